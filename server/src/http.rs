@@ -1,0 +1,212 @@
+//! HTTP routes: create a board, join it through a link, open its WebSocket, and health.
+
+use crate::auth::{self, LinkKey, Tokens};
+use crate::board_task::{BoardError, BoardHub, wire_error};
+use crate::clock;
+use crate::session::{self, SessionContext};
+use crate::store::BoardMeta;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use minim_shared::wire::ErrorCode;
+use minim_shared::{Actor, Board, BoardId, Command, PersonId, Private, Settings, decide};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Largest JSON body accepted on the HTTP API.
+const MAX_JSON_BODY_BYTES: usize = 16 * 1024;
+
+/// What every handler shares.
+pub struct AppState {
+    pub hub: Arc<BoardHub>,
+    pub tokens: Tokens,
+    /// Base of the links handed out, without a trailing slash.
+    pub public_url: String,
+    pub shutdown: CancellationToken,
+}
+
+/// An HTTP API error: a status and the same `{code, message}` shape as the WebSocket's errors.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody { code: self.code, message: &self.message })
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: ErrorCode,
+    message: &'a str,
+}
+
+impl From<BoardError> for ApiError {
+    fn from(e: BoardError) -> ApiError {
+        let status = match &e {
+            BoardError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            BoardError::NotFound => StatusCode::NOT_FOUND,
+            BoardError::BadKey | BoardError::NotMember => StatusCode::FORBIDDEN,
+            BoardError::Unavailable | BoardError::Gone => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let (code, message) = wire_error(&e);
+        ApiError::new(status, code, message)
+    }
+}
+
+fn internal(e: anyhow::Error) -> ApiError {
+    tracing::error!(error = %e, "internal error");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        "Something went wrong on the server; try again.",
+    )
+}
+
+fn board_id(raw: &str) -> Result<BoardId, ApiError> {
+    if auth::is_board_id(raw) { Ok(BoardId(raw.to_owned())) } else { Err(BoardError::NotFound.into()) }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let json = web::JsonConfig::default().limit(MAX_JSON_BODY_BYTES).error_handler(|e, _| {
+        let message = match &e {
+            actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
+            | actix_web::error::JsonPayloadError::Overflow { .. } => {
+                format!("The request body is larger than {MAX_JSON_BODY_BYTES} bytes.")
+            }
+            actix_web::error::JsonPayloadError::ContentType => "Send JSON with Content-Type: application/json.".into(),
+            _ => "The request body is not valid JSON for this request.".into(),
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadMessage, message).into()
+    });
+    cfg.app_data(json)
+        .route("/healthz", web::get().to(healthz))
+        .route("/api/boards", web::post().to(create_board))
+        .route("/api/boards/{board}/join", web::post().to(join))
+        .route("/api/boards/{board}/ws", web::get().to(websocket));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBoard {
+    title: Private,
+    #[serde(default)]
+    settings: Settings,
+}
+
+#[derive(Serialize)]
+struct Links {
+    facilitator: String,
+    participant: String,
+    projector: String,
+}
+
+#[derive(Serialize)]
+struct Created {
+    board: BoardId,
+    links: Links,
+}
+
+async fn create_board(state: web::Data<AppState>, body: web::Json<CreateBoard>) -> Result<HttpResponse, ApiError> {
+    let CreateBoard { title, settings } = body.into_inner();
+    let now = clock::now();
+    let events = decide(&Board::default(), Actor::System, &Command::CreateBoard { title, settings }, now)
+        .map_err(|r| ApiError::from(BoardError::Rejected(r)))?;
+    let events = Board::default().sequence(events);
+    let id = auth::new_board_id().map_err(internal)?;
+    let facilitator = LinkKey::generate().map_err(internal)?;
+    let participant = LinkKey::generate().map_err(internal)?;
+    let projector = LinkKey::generate().map_err(internal)?;
+    let meta = BoardMeta {
+        created_at: now,
+        facilitator_key_sha256: facilitator.hash(),
+        participant_key_sha256: participant.hash(),
+        projector_key_sha256: projector.hash(),
+    };
+    state.hub.store().create(&id, &meta, &events).await.map_err(|e| internal(e.into()))?;
+    tracing::info!(board = %id, "board created");
+    let link = |key: &LinkKey| format!("{}/b/{}#k={}", state.public_url, id, key.0);
+    let links = Links { facilitator: link(&facilitator), participant: link(&participant), projector: link(&projector) };
+    Ok(HttpResponse::Created().json(Created { board: id, links }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Join {
+    key: LinkKey,
+    /// Required for people; ignored for the projector link.
+    #[serde(default)]
+    name: Option<Private>,
+}
+
+#[derive(Serialize)]
+struct Joined {
+    token: String,
+    board: BoardId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    person: Option<PersonId>,
+    grant: auth::Grant,
+    expires_at: u64,
+}
+
+async fn join(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Join>,
+) -> Result<HttpResponse, ApiError> {
+    let board = board_id(&path)?;
+    let Join { key, name } = body.into_inner();
+    let admitted = state
+        .hub
+        .with_board(&board, |handle| {
+            let (key, name) = (key.clone(), name.clone());
+            async move { handle.join(key, name).await }
+        })
+        .await?;
+    let (token, expires_at) = state.tokens.issue(&board, admitted.person, admitted.grant, clock::now());
+    tracing::info!(board = %board, grant = ?admitted.grant, "joined");
+    Ok(HttpResponse::Ok().json(Joined { token, board, person: admitted.person, grant: admitted.grant, expires_at }))
+}
+
+async fn websocket(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let board = board_id(&path)?;
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let ctx = SessionContext {
+        hub: state.hub.clone(),
+        tokens: state.tokens.clone(),
+        board,
+        shutdown: state.shutdown.clone(),
+    };
+    // The WebSocket stream is not `Send`, so the session runs on this worker's local set.
+    actix_web::rt::spawn(session::run(session, stream, ctx));
+    Ok(response)
+}

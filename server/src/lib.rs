@@ -1,0 +1,69 @@
+//! # minim-server
+//!
+//! All of minim's IO around the pure board in `minim-shared`.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`config`] | flags and environment |
+//! | [`http`] | routes: create, join, WebSocket upgrade, health |
+//! | [`session`] | one WebSocket connection: hello, commands, heartbeat, fan-in of board messages |
+//! | [`board_task`] | [`board_task::BoardHub`] and one task per live board, which owns its state |
+//! | [`store`] | the [`store::EventLog`] seam and the embedded on-disk log |
+//! | [`auth`] | link keys and session tokens |
+//! | [`clock`] | the wall clock handed to the rules |
+//!
+//! Nothing here logs what people wrote or their names: logs carry board ids, connection numbers,
+//! command kinds and error codes.
+
+pub mod auth;
+pub mod board_task;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod session;
+pub mod store;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight HTTP requests get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the server until `shutdown` is cancelled, then tells clients to reconnect and stops.
+pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
+    let tokens = auth::Tokens::load_or_create(config.secret.as_ref(), &config.data_dir)?;
+    let store: Arc<dyn store::EventLog> = Arc::new(store::disk::DiskLog::open(&config.data_dir)?);
+    let hub = board_task::BoardHub::new(store, shutdown.clone());
+
+    // Bind first so that port 0 resolves before the public URL is derived from it.
+    let listener =
+        std::net::TcpListener::bind(config.bind).with_context(|| format!("while binding {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let public_url =
+        config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
+    let state = web::Data::new(http::AppState { hub, tokens, public_url, shutdown: shutdown.clone() });
+
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        .listen(listener)?
+        .run();
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "minim listening on http://{addr}");
+
+    let handle = server.handle();
+    let stopper = async move {
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: asking clients to reconnect");
+        // Sessions see the cancellation and send `reconnect`; give them a moment to flush it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        handle.stop(true).await;
+    };
+    let (result, ()) = tokio::join!(server, stopper);
+    result.context("while serving")?;
+    Ok(())
+}

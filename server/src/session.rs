@@ -1,0 +1,336 @@
+//! One WebSocket connection: hello and token check, then a single loop over the client's frames,
+//! the board's outbound queue, a heartbeat and shutdown.
+
+use crate::auth::{Grant, Tokens};
+use crate::board_task::{BoardError, BoardHub, ConnId, OUTBOUND_QUEUE, Outbound, Subscriber, wire_error};
+use crate::clock;
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use futures_util::StreamExt;
+use minim_shared::wire::{
+    ClientMessage, ErrorCode, Identity, MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, close,
+};
+use minim_shared::{Actor, BoardId, Seq};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How long a new connection may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the server pings a quiet client.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// A client not heard from (no frame, no pong) for this long is disconnected.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
+/// How long clients are asked to wait before reconnecting when the server goes away.
+const RECONNECT_AFTER_MS: u64 = 1_000;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// What a session needs from the server.
+pub struct SessionContext {
+    pub hub: Arc<BoardHub>,
+    pub tokens: Tokens,
+    pub board: BoardId,
+    pub shutdown: CancellationToken,
+}
+
+/// Why the loop ended, and how to close.
+enum End {
+    Close(Option<CloseReason>),
+    /// The peer closed or the transport failed: nothing left to say.
+    Gone,
+}
+
+fn reason(code: u16, description: &str) -> Option<CloseReason> {
+    Some(CloseReason { code: CloseCode::Other(code), description: Some(description.into()) })
+}
+
+pub async fn run(session: Session, stream: actix_ws::MessageStream, ctx: SessionContext) {
+    let conn: ConnId = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let stream = stream
+        .max_frame_size(MAX_CLIENT_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_CLIENT_FRAME_BYTES);
+    let mut conn_state = Connection { session, stream, ctx, conn, last_heard: Instant::now() };
+    let end = conn_state.serve().await;
+    if let End::Close(reason) = end {
+        let _ = conn_state.session.close(reason).await;
+    }
+    tracing::debug!(conn, "connection closed");
+}
+
+struct Connection {
+    session: Session,
+    stream: AggregatedMessageStream,
+    ctx: SessionContext,
+    conn: ConnId,
+    last_heard: Instant,
+}
+
+/// A followed board: the queue the board task writes to, and where we are in its history.
+struct Following {
+    identity: Identity,
+    rx: mpsc::Receiver<Outbound>,
+    /// The last event this client was sent; resubscribing continues from here.
+    last_seq: Option<Seq>,
+}
+
+impl Connection {
+    async fn send(&mut self, msg: &ServerMessage) -> Result<(), End> {
+        self.session.text(Outbound::message(msg).text).await.map_err(|_| End::Gone)
+    }
+
+    async fn fail(&mut self, code: ErrorCode, message: &str, close_code: u16) -> End {
+        match self.send(&ServerMessage::error(code, message)).await {
+            Ok(()) => End::Close(reason(close_code, message)),
+            Err(end) => end,
+        }
+    }
+
+    async fn serve(&mut self) -> End {
+        let (hello_token, since) = match self.await_hello().await {
+            Ok(hello) => hello,
+            Err(end) => return end,
+        };
+        let claims = match self.ctx.tokens.verify(&hello_token.0, &self.ctx.board) {
+            Ok(claims) => claims,
+            Err(refused) => {
+                tracing::info!(conn = self.conn, reason = %refused, "token refused");
+                return self
+                    .fail(
+                        ErrorCode::Unauthorized,
+                        "Your session is not valid for this board. Join again from the link.",
+                        close::UNAUTHORIZED,
+                    )
+                    .await;
+            }
+        };
+        let identity = match (claims.grant.role(), claims.person) {
+            (Some(role), Some(person)) => Identity::Person { person, role },
+            _ => Identity::Projector,
+        };
+        let actor = match identity {
+            Identity::Person { person, .. } => Actor::Person(person),
+            Identity::Projector => Actor::Projector,
+        };
+        debug_assert_eq!(claims.grant == Grant::Projector, identity == Identity::Projector);
+        let mut following = Following { identity, rx: mpsc::channel(1).1, last_seq: since };
+        if let Err(end) = self.follow(&mut following).await {
+            return end;
+        }
+        tracing::debug!(conn = self.conn, board = %self.ctx.board, "following");
+
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    let _ = self.send(&ServerMessage::Reconnect { after_ms: RECONNECT_AFTER_MS }).await;
+                    return End::Close(Some(CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }));
+                }
+                out = following.rx.recv() => match out {
+                    Some(out) => {
+                        if let Err(end) = self.write(&mut following, out).await {
+                            return end;
+                        }
+                    }
+                    // The board dropped us (we fell behind) or its task stopped: pick up where we were.
+                    None => {
+                        if let Err(end) = self.follow(&mut following).await {
+                            return end;
+                        }
+                    }
+                },
+                frame = self.stream.next() => {
+                    self.last_heard = Instant::now();
+                    let result = match frame {
+                        None => return End::Gone,
+                        Some(frame) => self.on_frame(frame, actor, &mut following).await,
+                    };
+                    if let Err(end) = result {
+                        return end;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if self.last_heard.elapsed() > CLIENT_TIMEOUT {
+                        return End::Close(reason(close::IDLE, "no heartbeat"));
+                    }
+                    if self.session.ping(b"").await.is_err() {
+                        return End::Gone;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the first message, which must be a `hello` in the protocol this server speaks.
+    async fn await_hello(&mut self) -> Result<(minim_shared::wire::SessionToken, Option<Seq>), End> {
+        let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => {
+                    return Err(self.fail(ErrorCode::NotHello, "Expected a hello message.", close::NOT_HELLO).await);
+                }
+                Ok(None) => return Err(End::Gone),
+                Ok(Some(frame)) => frame,
+            };
+            let text = match frame {
+                Ok(AggregatedMessage::Text(text)) => text,
+                Ok(AggregatedMessage::Ping(bytes)) => {
+                    self.session.pong(&bytes).await.map_err(|_| End::Gone)?;
+                    continue;
+                }
+                Ok(AggregatedMessage::Pong(_)) => continue,
+                Ok(AggregatedMessage::Close(_)) => return Err(End::Gone),
+                Ok(AggregatedMessage::Binary(_)) => {
+                    self.send(&ServerMessage::error(ErrorCode::BadMessage, "Messages are JSON text frames.")).await?;
+                    continue;
+                }
+                Err(e) => return Err(self.protocol_error(e).await),
+            };
+            match serde_json::from_str::<ClientMessage>(&text) {
+                Ok(ClientMessage::Hello { protocol, token, since }) => {
+                    if protocol != PROTOCOL_VERSION {
+                        let message = format!("This server speaks protocol {PROTOCOL_VERSION}; reload the page.");
+                        return Err(self
+                            .fail(ErrorCode::UnsupportedProtocol, &message, close::UNSUPPORTED_PROTOCOL)
+                            .await);
+                    }
+                    return Ok((token, since));
+                }
+                Ok(_) => {
+                    return Err(self
+                        .fail(ErrorCode::NotHello, "The first message must be hello.", close::NOT_HELLO)
+                        .await);
+                }
+                Err(e) => {
+                    let message = format!("Not a message of this protocol: {}", describe_json_error(&e));
+                    self.send(&ServerMessage::error(ErrorCode::BadMessage, message)).await?;
+                }
+            }
+        }
+    }
+
+    /// (Re)subscribes to the board from the last event this client was sent.
+    async fn follow(&mut self, following: &mut Following) -> Result<(), End> {
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let (identity, since, conn) = (following.identity, following.last_seq, self.conn);
+        let result = self
+            .ctx
+            .hub
+            .with_board(&self.ctx.board, |board| {
+                let sub = Subscriber { conn, identity, tx: tx.clone() };
+                async move { board.subscribe(sub, since).await }
+            })
+            .await;
+        match result {
+            Ok(()) => {
+                following.rx = rx;
+                Ok(())
+            }
+            Err(e) => {
+                let (code, message) = wire_error(&e);
+                let close_code = match e {
+                    BoardError::NotFound => close::BOARD_NOT_FOUND,
+                    BoardError::NotMember | BoardError::BadKey => close::UNAUTHORIZED,
+                    _ => 1011,
+                };
+                Err(self.fail(code, &message, close_code).await)
+            }
+        }
+    }
+
+    async fn write(&mut self, following: &mut Following, first: Outbound) -> Result<(), End> {
+        let mut next = Some(first);
+        // Write everything already queued in one go.
+        while let Some(out) = next {
+            if let Some(seq) = out.seq {
+                following.last_seq = Some(seq);
+            }
+            self.session.text(out.text).await.map_err(|_| End::Gone)?;
+            next = following.rx.try_recv().ok();
+        }
+        Ok(())
+    }
+
+    async fn on_frame(
+        &mut self,
+        frame: Result<AggregatedMessage, ProtocolError>,
+        actor: Actor,
+        following: &mut Following,
+    ) -> Result<(), End> {
+        let text = match frame {
+            Ok(AggregatedMessage::Text(text)) => text,
+            Ok(AggregatedMessage::Ping(bytes)) => return self.session.pong(&bytes).await.map_err(|_| End::Gone),
+            Ok(AggregatedMessage::Pong(_)) => return Ok(()),
+            Ok(AggregatedMessage::Close(_)) => return Err(End::Gone),
+            Ok(AggregatedMessage::Binary(_)) => {
+                return self.send(&ServerMessage::error(ErrorCode::BadMessage, "Messages are JSON text frames.")).await;
+            }
+            Err(e) => return Err(self.protocol_error(e).await),
+        };
+        let message = match serde_json::from_str::<ClientMessage>(&text) {
+            Ok(message) => message,
+            Err(e) => {
+                let message = format!("Not a message of this protocol: {}", describe_json_error(&e));
+                return self.send(&ServerMessage::error(ErrorCode::BadMessage, message)).await;
+            }
+        };
+        match message {
+            ClientMessage::Hello { .. } => {
+                self.send(&ServerMessage::error(ErrorCode::NotHello, "Already said hello.")).await
+            }
+            ClientMessage::Ping { id } => self.send(&ServerMessage::Pong { id, server_time: clock::now() }).await,
+            ClientMessage::Command { id, command } => {
+                let kind = command.kind();
+                let result = self
+                    .ctx
+                    .hub
+                    .with_board(&self.ctx.board, |board| {
+                        let command = command.clone();
+                        async move { board.execute(actor, command).await }
+                    })
+                    .await;
+                // The board queued this command's events for us before answering: send them first,
+                // so a client always has the events when it learns they were accepted.
+                while let Ok(out) = following.rx.try_recv() {
+                    self.write(following, out).await?;
+                }
+                let answer = match result {
+                    Ok(seq) => ServerMessage::Accepted { id, seq },
+                    Err(e) => {
+                        let (code, message) = wire_error(&e);
+                        tracing::debug!(conn = self.conn, command = kind, code = ?code, "command rejected");
+                        ServerMessage::Rejected { id, code, message }
+                    }
+                };
+                self.send(&answer).await
+            }
+        }
+    }
+
+    async fn protocol_error(&mut self, e: ProtocolError) -> End {
+        match e {
+            ProtocolError::Overflow => {
+                let message = format!("Messages may be at most {MAX_CLIENT_FRAME_BYTES} bytes.");
+                self.fail(ErrorCode::TooLarge, &message, 1009).await
+            }
+            other => {
+                tracing::debug!(conn = self.conn, error = %other, "websocket protocol error");
+                self.fail(ErrorCode::BadMessage, "The WebSocket frame was malformed.", 1002).await
+            }
+        }
+    }
+}
+
+/// Describes why a frame did not parse. It goes only to the client that sent the frame and is
+/// never logged (a value quoted in it could be someone's topic).
+fn describe_json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}

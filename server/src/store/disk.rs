@@ -1,0 +1,304 @@
+//! The embedded event log: one append-only file per board on local disk.
+//!
+//! Why files and not an embedded database: a board's history *is* an append-only log, read whole
+//! when the board wakes and never updated in place. One file per board means boards never contend
+//! for a shared writer lock, deleting a board is deleting its directory, and recovery is a check
+//! of the last line. Meeting logs are small (hundreds to a few thousand events), so replaying one
+//! at load is cheap.
+//!
+//! Layout under the data directory:
+//! ```text
+//! boards/<board id>/meta.json    access metadata (key hashes), written once, atomically
+//! boards/<board id>/events.log   one line per event: "<crc32 as 8 hex digits> <json>\n"
+//! ```
+//! Every append is one `write` of whole lines followed by `fdatasync`, so an accepted event
+//! survives a crash of the process or of the machine. A crash in the middle of a write can leave a
+//! torn last line; loading drops a torn *last* line (its events were never acknowledged) and
+//! refuses a log damaged anywhere else.
+
+use super::{BoardMeta, EventLog, StoreError, StoredBoard};
+use anyhow::{Context, anyhow, bail};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use minim_shared::{BoardId, Seq, Sequenced};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The embedded store rooted at a data directory.
+pub struct DiskLog {
+    root: PathBuf,
+    /// Open log files with the head each was last extended to. A std mutex: it is held only to
+    /// look up or insert an entry, never across IO or an `.await`.
+    open: Mutex<HashMap<BoardId, Arc<tokio::sync::Mutex<OpenLog>>>>,
+}
+
+struct OpenLog {
+    file: Arc<File>,
+    head: Seq,
+}
+
+impl DiskLog {
+    pub fn open(data_dir: &Path) -> anyhow::Result<DiskLog> {
+        let root = data_dir.join("boards");
+        std::fs::create_dir_all(&root).with_context(|| format!("while creating {}", root.display()))?;
+        Ok(DiskLog { root, open: Mutex::new(HashMap::new()) })
+    }
+
+    fn dir(&self, board: &BoardId) -> PathBuf {
+        // Board ids are validated hex before they get here; this guards the path all the same.
+        debug_assert!(crate::auth::is_board_id(&board.0));
+        self.root.join(&board.0)
+    }
+
+    fn entry(&self, board: &BoardId) -> Option<Arc<tokio::sync::Mutex<OpenLog>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).get(board).cloned()
+    }
+
+    fn remember(&self, board: &BoardId, log: OpenLog) -> Arc<tokio::sync::Mutex<OpenLog>> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.entry(board.clone()).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(log))).clone()
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| anyhow!("storage task failed: {e}"))?
+}
+
+fn encode_lines(events: &[Sequenced]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(events.len() * 128);
+    for e in events {
+        let json = serde_json::to_vec(e).context("while encoding an event")?;
+        write!(out, "{:08x} ", crc32fast::hash(&json))?;
+        out.extend_from_slice(&json);
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// Reads a log, dropping a torn last line. Returns the events and the length of the good prefix.
+fn read_log(path: &Path) -> anyhow::Result<(Vec<Sequenced>, u64)> {
+    let file = File::open(path).with_context(|| format!("while opening {}", path.display()))?;
+    let mut reader = BufReader::new(file);
+    let mut events: Vec<Sequenced> = Vec::new();
+    let mut good_len = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        let complete = line.ends_with(b"\n");
+        match parse_line(&line).filter(|_| complete) {
+            Some(e) => {
+                let expected = events.last().map_or(Seq(1), |last| last.seq.next());
+                if e.seq != expected {
+                    bail!("{} is out of order at {} (expected {})", path.display(), e.seq, expected);
+                }
+                good_len += n as u64;
+                events.push(e);
+            }
+            None => {
+                let mut rest = Vec::new();
+                std::io::Read::read_to_end(&mut reader, &mut rest)?;
+                if !rest.is_empty() {
+                    bail!("{} is damaged before its end (after {} good events)", path.display(), events.len());
+                }
+                tracing::warn!(path = %path.display(), "dropping a torn last line (an append that never completed)");
+                break;
+            }
+        }
+    }
+    Ok((events, good_len))
+}
+
+fn parse_line(line: &[u8]) -> Option<Sequenced> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let (crc, json) = (line.get(..8)?, line.get(9..)?);
+    let crc = u32::from_str_radix(std::str::from_utf8(crc).ok()?, 16).ok()?;
+    if line.get(8) != Some(&b' ') || crc32fast::hash(json) != crc {
+        return None;
+    }
+    serde_json::from_slice(json).ok()
+}
+
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    File::open(dir)?.sync_all().with_context(|| format!("while syncing {}", dir.display()))
+}
+
+impl EventLog for DiskLog {
+    fn create<'a>(
+        &'a self,
+        board: &'a BoardId,
+        meta: &'a BoardMeta,
+        events: &'a [Sequenced],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            let dir = self.dir(board);
+            let root = self.root.clone();
+            let meta = serde_json::to_vec_pretty(meta).context("while encoding board metadata")?;
+            let lines = encode_lines(events)?;
+            let head = events.last().map_or(Seq::ZERO, |e| e.seq);
+            let file = blocking(move || {
+                match std::fs::create_dir(&dir) {
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
+                    other => other.with_context(|| format!("while creating {}", dir.display()))?,
+                }
+                let tmp = dir.join("meta.json.tmp");
+                std::fs::write(&tmp, &meta)?;
+                File::open(&tmp)?.sync_all()?;
+                std::fs::rename(&tmp, dir.join("meta.json"))?;
+                let mut file = OpenOptions::new().create_new(true).append(true).open(dir.join("events.log"))?;
+                file.write_all(&lines)?;
+                file.sync_all()?;
+                sync_dir(&dir)?;
+                sync_dir(&root)?;
+                Ok(Some(file))
+            })
+            .await?;
+            let file = file.ok_or(StoreError::Exists)?;
+            self.remember(board, OpenLog { file: Arc::new(file), head });
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn load<'a>(&'a self, board: &'a BoardId) -> BoxFuture<'a, Result<Option<StoredBoard>, StoreError>> {
+        async move {
+            let dir = self.dir(board);
+            let loaded = blocking(move || {
+                let meta = match std::fs::read(dir.join("meta.json")) {
+                    Ok(bytes) => serde_json::from_slice::<BoardMeta>(&bytes).context("while reading board metadata")?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e).context("while reading board metadata"),
+                };
+                let path = dir.join("events.log");
+                let (events, good_len) = read_log(&path)?;
+                let mut file = OpenOptions::new().append(true).open(&path)?;
+                if file.metadata()?.len() != good_len {
+                    file.set_len(good_len)?;
+                    file.sync_all()?;
+                }
+                file.seek(std::io::SeekFrom::End(0))?;
+                Ok(Some((meta, events, file)))
+            })
+            .await?;
+            let Some((meta, events, file)) = loaded else { return Ok(None) };
+            let head = events.last().map_or(Seq::ZERO, |e| e.seq);
+            // If this process already has the log open, that entry stays authoritative: a loader
+            // that read fewer events than it holds gets a `Conflict` on its first append and reloads.
+            self.remember(board, OpenLog { file: Arc::new(file), head });
+            Ok(Some(StoredBoard { meta, events }))
+        }
+        .boxed()
+    }
+
+    fn append<'a>(
+        &'a self,
+        board: &'a BoardId,
+        after: Seq,
+        events: &'a [Sequenced],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            let log = self.entry(board).ok_or(StoreError::NotFound)?;
+            // One append at a time per board; this lock is what makes the append compare-and-append.
+            let mut log = log.lock().await;
+            if log.head != after {
+                return Err(StoreError::Conflict { head: log.head });
+            }
+            let Some(last) = events.last() else { return Ok(()) };
+            let lines = encode_lines(events)?;
+            let file = log.file.clone();
+            blocking(move || {
+                (&*file).write_all(&lines)?;
+                file.sync_data()?;
+                Ok(())
+            })
+            .await
+            .context("while appending to a board's log")?;
+            log.head = last.seq;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minim_shared::{Event, PersonId, Private, Role, Settings, UnixMillis};
+
+    fn board() -> BoardId {
+        BoardId("00112233445566778899aabbccddeeff".into())
+    }
+
+    fn meta() -> BoardMeta {
+        BoardMeta {
+            created_at: UnixMillis(1),
+            facilitator_key_sha256: "f".into(),
+            participant_key_sha256: "p".into(),
+            projector_key_sha256: "s".into(),
+        }
+    }
+
+    fn event(seq: u64) -> Sequenced {
+        let event = if seq == 1 {
+            Event::BoardCreated { title: Private::new("t"), settings: Settings::default() }
+        } else {
+            Event::PersonJoined { person: PersonId(seq as u32), name: Private::new("n"), role: Role::Participant }
+        };
+        Sequenced { seq: Seq(seq), event }
+    }
+
+    #[tokio::test]
+    async fn events_survive_reopening_and_appends_are_compare_and_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        log.create(&board(), &meta(), &[event(1)]).await.unwrap();
+        assert!(matches!(log.create(&board(), &meta(), &[event(1)]).await, Err(StoreError::Exists)));
+        log.append(&board(), Seq(1), &[event(2), event(3)]).await.unwrap();
+        assert!(matches!(log.append(&board(), Seq(2), &[event(3)]).await, Err(StoreError::Conflict { head: Seq(3) })));
+
+        let reopened = DiskLog::open(dir.path()).unwrap();
+        let stored = reopened.load(&board()).await.unwrap().unwrap();
+        assert_eq!(stored.meta, meta());
+        assert_eq!(stored.events, vec![event(1), event(2), event(3)]);
+        reopened.append(&board(), Seq(3), &[event(4)]).await.unwrap();
+        assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events.len(), 4);
+        assert!(reopened.load(&BoardId("ff".repeat(16))).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_dropped_and_the_log_stays_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        log.create(&board(), &meta(), &[event(1), event(2)]).await.unwrap();
+        let path = dir.path().join("boards").join(&board().0).join("events.log");
+        let mut torn = encode_lines(&[event(3)]).unwrap();
+        torn.truncate(torn.len() / 2);
+        OpenOptions::new().append(true).open(&path).unwrap().write_all(&torn).unwrap();
+
+        let reopened = DiskLog::open(dir.path()).unwrap();
+        assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events.len(), 2);
+        reopened.append(&board(), Seq(2), &[event(3)]).await.unwrap();
+        let again = DiskLog::open(dir.path()).unwrap();
+        assert_eq!(again.load(&board()).await.unwrap().unwrap().events, vec![event(1), event(2), event(3)]);
+    }
+
+    #[tokio::test]
+    async fn damage_before_the_end_is_refused_not_papered_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        log.create(&board(), &meta(), &[event(1), event(2), event(3)]).await.unwrap();
+        let path = dir.path().join("boards").join(&board().0).join("events.log");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let second_line = bytes.iter().position(|b| *b == b'\n').unwrap() + 12;
+        bytes[second_line] ^= 0x20;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(matches!(DiskLog::open(dir.path()).unwrap().load(&board()).await, Err(StoreError::Unavailable(_))));
+    }
+}
