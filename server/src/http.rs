@@ -103,7 +103,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/api/boards", web::post().to(create_board))
         .route("/api/boards/{board}/join", web::post().to(join))
-        .route("/api/boards/{board}/ws", web::get().to(websocket));
+        .route("/api/boards/{board}/ws", web::get().to(websocket))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(StatusCode::NOT_FOUND, minim_shared::RejectCode::NotFound.into(), "There is nothing here."))
 }
 
 async fn healthz() -> HttpResponse {

@@ -1,0 +1,386 @@
+//! # minim-tests
+//!
+//! What crosses process boundaries, tested with the real parts: the `minim` binary started as a
+//! child process on a free port with its own data directory, and real WebSocket clients that
+//! speak the protocol and fold what they receive with `minim-shared`'s own `apply`, failing loudly
+//! on any gap or duplicate.
+//!
+//! - [`Server`]: start, kill (SIGKILL), stop (SIGTERM), restart on the same data directory; every
+//!   line it logs is kept for inspection.
+//! - [`Api`]: the HTTP API (create a board, join through a link).
+//! - [`Client`]: one WebSocket connection and the board it has folded.
+
+use anyhow::{Context, anyhow, bail};
+use futures_util::{SinkExt, StreamExt};
+use minim_shared::wire::{ClientMessage, ErrorCode, Identity, PROTOCOL_VERSION, ServerMessage, SessionToken};
+use minim_shared::{Board, BoardId, Command, PersonId, Seq, Settings};
+use serde::Deserialize;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for any one expected message before failing.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The `minim` binary, built once per test process (a no-op when it is up to date).
+pub fn minim_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Process::new(cargo)
+            .args(["build", "-p", "minim-server", "--bin", "minim", "--message-format=json"])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "building minim failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"]["name"] == "minim")
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the minim executable")
+    })
+}
+
+/// A running `minim` process.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `minim` on a free port with `data_dir` and waits until it listens.
+    pub fn start(data_dir: &Path) -> anyhow::Result<Server> {
+        Server::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Server> {
+        let mut child = Process::new(minim_binary())
+            .args(["--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .env("RUST_LOG", "debug")
+            .env_remove("MINIM_SECRET")
+            .env_remove("MINIM_PUBLIC_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("while starting minim")?;
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        for (stream, tx) in [
+            (Box::new(child.stdout.take().expect("piped")) as Box<dyn std::io::Read + Send>, Some(url_tx)),
+            (Box::new(child.stderr.take().expect("piped")), None),
+        ] {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let (Some(tx), Some(at)) = (&tx, line.find("listening on http://")) {
+                        let url = line[at + "listening on ".len()..].split_whitespace().next().unwrap_or("").to_owned();
+                        let _ = tx.send(url);
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        match url_rx.recv_timeout(PATIENCE) {
+            Ok(url) => Ok(Server { child, url, data_dir: data_dir.to_owned(), logs }),
+            Err(_) => {
+                let _ = child.kill();
+                bail!("minim did not start; it said:\n{}", logs.lock().unwrap().join("\n"))
+            }
+        }
+    }
+
+    /// Every line the process has written so far (stdout and stderr).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill minim");
+        self.child.wait().expect("reap minim");
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Process::new("kill").args(["-TERM", &pid]).status()?;
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("minim did not exit within 5 s of SIGTERM")
+    }
+
+    pub fn api(&self) -> Api {
+        Api { url: self.url.clone() }
+    }
+
+    pub fn ws_url(&self, board: &BoardId) -> String {
+        format!("{}/api/boards/{}/ws", self.url.replacen("http://", "ws://", 1), board)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The links a new board comes with.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Links {
+    pub facilitator: String,
+    pub participant: String,
+    pub projector: String,
+}
+
+impl Links {
+    /// The capability key in a link (after `#k=`).
+    pub fn key(link: &str) -> String {
+        link.split_once("#k=").map(|(_, k)| k.to_owned()).expect("links carry a key")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Created {
+    pub board: BoardId,
+    pub links: Links,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Joined {
+    pub token: String,
+    pub person: Option<PersonId>,
+}
+
+/// An HTTP error answer: status and the `{code, message}` body.
+#[derive(Debug, Deserialize)]
+pub struct HttpError {
+    #[serde(skip)]
+    pub status: u16,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The HTTP API of one server.
+pub struct Api {
+    url: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<Result<serde_json::Value, HttpError>> {
+        let mut response = awc::Client::new()
+            .post(format!("{}{}", self.url, path))
+            .timeout(PATIENCE)
+            .send_json(&body)
+            .await
+            .map_err(|e| anyhow!("POST {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.map_err(|e| anyhow!("POST {path}: body: {e}"))?;
+        if (200..300).contains(&status) {
+            Ok(Ok(body))
+        } else {
+            let mut error: HttpError = serde_json::from_value(body)?;
+            error.status = status;
+            Ok(Err(error))
+        }
+    }
+
+    pub async fn create_board(&self, title: &str, settings: Settings) -> anyhow::Result<Created> {
+        let body = self.post("/api/boards", serde_json::json!({ "title": title, "settings": settings })).await?;
+        Ok(serde_json::from_value(body.map_err(|e| anyhow!("create failed: {e:?}"))?)?)
+    }
+
+    pub async fn try_join(&self, board: &BoardId, link: &str, name: &str) -> anyhow::Result<Result<Joined, HttpError>> {
+        let body = serde_json::json!({ "key": Links::key(link), "name": name });
+        Ok(self
+            .post(&format!("/api/boards/{board}/join"), body)
+            .await?
+            .map(|v| serde_json::from_value(v).expect("join answer")))
+    }
+
+    pub async fn join(&self, board: &BoardId, link: &str, name: &str) -> anyhow::Result<Joined> {
+        self.try_join(board, link, name).await?.map_err(|e| anyhow!("join failed: {e:?}"))
+    }
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One client connection and the board it folded from what it received.
+pub struct Client {
+    socket: Socket,
+    pub token: String,
+    pub identity: Identity,
+    pub board: Board,
+    pub connected: Vec<PersonId>,
+    /// Every message received, in order, for tests that look at the stream itself.
+    pub received: Vec<ServerMessage>,
+    next_request: u64,
+}
+
+/// A rejected command: the code and the human message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Client {
+    /// Connects, says hello and folds the catch-up until it is at the head the server announced.
+    pub async fn connect(ws_url: &str, token: &str, since: Option<&Board>) -> anyhow::Result<Client> {
+        let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.context("while connecting")?;
+        let hello = ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            token: SessionToken(token.into()),
+            since: since.map(|b| b.seq),
+        };
+        socket.send(Message::text(serde_json::to_string(&hello)?)).await?;
+        let mut client = Client {
+            socket,
+            token: token.into(),
+            identity: Identity::Projector,
+            board: since.cloned().unwrap_or_default(),
+            connected: vec![],
+            received: vec![],
+            next_request: 1,
+        };
+        let head = match client.next().await? {
+            ServerMessage::Welcome { head, you, protocol, .. } => {
+                assert_eq!(protocol, PROTOCOL_VERSION);
+                client.identity = you;
+                head
+            }
+            ServerMessage::Error { code, message } => bail!("refused: {code:?}: {message}"),
+            other => bail!("expected welcome, got {other:?}"),
+        };
+        // Not `sync_to`: a client that claims to be ahead of the server must still get its snapshot.
+        while client.board.seq != head {
+            client.next().await?;
+        }
+        Ok(client)
+    }
+
+    /// Sends raw text, for malformed-input tests.
+    pub async fn send_raw(&mut self, text: impl Into<String>) -> anyhow::Result<()> {
+        self.socket.send(Message::text(text.into())).await?;
+        Ok(())
+    }
+
+    pub async fn send_message(&mut self, message: Message) -> anyhow::Result<()> {
+        self.socket.send(message).await?;
+        Ok(())
+    }
+
+    /// The next protocol message (folding events and snapshots into `board` as they come).
+    pub async fn next(&mut self) -> anyhow::Result<ServerMessage> {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.socket.next())
+                .await
+                .map_err(|_| anyhow!("no message within {PATIENCE:?}"))?
+                .ok_or_else(|| anyhow!("connection closed"))??;
+            let text = match frame {
+                Message::Text(text) => text,
+                Message::Close(reason) => bail!("closed by server: {reason:?}"),
+                _ => continue,
+            };
+            let message: ServerMessage = serde_json::from_str(&text).with_context(|| format!("unparseable: {text}"))?;
+            match &message {
+                ServerMessage::Event(e) => {
+                    self.board.fold(e).map_err(|gap| anyhow!("gap or duplicate: had {} got {}", gap.have, gap.got))?
+                }
+                ServerMessage::Snapshot { board } => self.board = (**board).clone(),
+                ServerMessage::Presence { connected } => self.connected = connected.clone(),
+                _ => {}
+            }
+            self.received.push(message.clone());
+            return Ok(message);
+        }
+    }
+
+    /// Reads until the connection closes; returns the close code and reason.
+    pub async fn closed(&mut self) -> anyhow::Result<(u16, String)> {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.socket.next()).await.map_err(|_| anyhow!("not closed in time"))? {
+                Some(Ok(Message::Close(Some(frame)))) => return Ok((frame.code.into(), frame.reason.to_string())),
+                Some(Ok(Message::Close(None))) | None => return Ok((1005, String::new())),
+                Some(Ok(Message::Text(text))) => self.received.push(serde_json::from_str(&text)?),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => bail!("socket error before close: {e}"),
+            }
+        }
+    }
+
+    /// Folds messages until the board reaches `seq`.
+    pub async fn sync_to(&mut self, seq: Seq) -> anyhow::Result<()> {
+        while self.board.seq < seq {
+            self.next().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a command and waits for its answer, folding events meanwhile.
+    pub async fn send(&mut self, command: Command) -> anyhow::Result<Result<Seq, Refusal>> {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.send_raw(serde_json::to_string(&ClientMessage::Command { id, command })?).await?;
+        loop {
+            match self.next().await? {
+                ServerMessage::Accepted { id: answered, seq } if answered == id => {
+                    assert!(self.board.seq >= seq, "events arrive before their acceptance");
+                    return Ok(Ok(seq));
+                }
+                ServerMessage::Rejected { id: answered, code, message } if answered == id => {
+                    return Ok(Err(Refusal { code, message }));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a command that must be accepted.
+    pub async fn ok(&mut self, command: Command) -> anyhow::Result<Seq> {
+        let kind = command.kind();
+        self.send(command).await?.map_err(|r| anyhow!("{kind} was rejected: {r:?}"))
+    }
+
+    /// Sends a command that must be rejected.
+    pub async fn refused(&mut self, command: Command) -> anyhow::Result<Refusal> {
+        let kind = command.kind();
+        match self.send(command).await? {
+            Ok(seq) => bail!("{kind} was accepted (seq {seq}) but should have been refused"),
+            Err(refusal) => Ok(refusal),
+        }
+    }
+
+    /// Waits for the next message that satisfies `f`.
+    pub async fn wait_for(&mut self, mut f: impl FnMut(&ServerMessage) -> bool) -> anyhow::Result<ServerMessage> {
+        loop {
+            let m = self.next().await?;
+            if f(&m) {
+                return Ok(m);
+            }
+        }
+    }
+
+    /// The next `error` message (skipping events and presence that may arrive meanwhile).
+    pub async fn next_error(&mut self) -> anyhow::Result<ServerMessage> {
+        self.wait_for(|m| matches!(m, ServerMessage::Error { .. })).await
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}

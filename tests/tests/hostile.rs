@@ -1,0 +1,270 @@
+//! Bad input gets a clear, typed error and changes nothing: facilitator actions from others,
+//! malformed and oversized frames, unknown boards, forged and misdirected tokens.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use minim_shared::wire::{ErrorCode, ServerMessage, close};
+use minim_shared::{BoardId, Command, Phase, Private, RejectCode, Settings, TopicId};
+use minim_tests::{Client, Created, Server};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Meeting {
+    server: Server,
+    created: Created,
+    facilitator: Client,
+    participant: Client,
+    participant_token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn meeting() -> anyhow::Result<Meeting> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let api = server.api();
+    let created = api.create_board("Hostile", Settings::default()).await?;
+    let ws = server.ws_url(&created.board);
+    let f = api.join(&created.board, &created.links.facilitator, "Facilitator").await?;
+    let p = api.join(&created.board, &created.links.participant, "Participant").await?;
+    let mut facilitator = Client::connect(&ws, &f.token, None).await?;
+    let participant = Client::connect(&ws, &p.token, None).await?;
+    facilitator.ok(Command::AddTopic { text: Private::new("a topic") }).await?;
+    Ok(Meeting { server, created, facilitator, participant, participant_token: p.token, _dir: dir })
+}
+
+impl Meeting {
+    fn ws(&self) -> String {
+        self.server.ws_url(&self.created.board)
+    }
+
+    /// The board as a brand-new facilitator connection sees it: proof of what the server holds.
+    async fn head(&self) -> anyhow::Result<minim_shared::Seq> {
+        let f = self.server.api().join(&self.created.board, &self.created.links.facilitator, "Facilitator").await?;
+        Ok(Client::connect(&self.ws(), &f.token, None).await?.board.seq)
+    }
+}
+
+fn every_facilitator_command() -> Vec<Command> {
+    let t = TopicId(1);
+    vec![
+        Command::ChangeSettings { settings: Settings::default() },
+        Command::ChangePhase { to: Phase::Voting },
+        Command::RevealTopics,
+        Command::MergeTopics { from: t, into: TopicId(2), text: None },
+        Command::SelectTopic { topic: t },
+        Command::StartTimer,
+        Command::PauseTimer,
+        Command::ResumeTimer,
+        Command::ExtendTimer,
+        Command::StopTimer,
+        Command::MoveOn,
+        Command::SetTakeaway { topic: t, text: Private::new("x") },
+        Command::AddActionItem { topic: t, text: Private::new("x"), owner: minim_shared::PersonId(2), due: None },
+        Command::RemoveActionItem { id: minim_shared::ActionItemId(1) },
+        Command::EditTopic { topic: t, text: Private::new("not mine") },
+        Command::RemoveTopic { topic: t },
+        Command::CreateBoard { title: Private::new("x"), settings: Settings::default() },
+        Command::Join { name: Private::new("x"), role: minim_shared::Role::Facilitator },
+        Command::EndTimebox,
+    ]
+}
+
+#[actix_rt::test]
+async fn a_participant_cannot_run_facilitator_actions_and_nothing_changes() -> anyhow::Result<()> {
+    let mut m = meeting().await?;
+    let before = m.head().await?;
+    for command in every_facilitator_command() {
+        let kind = command.kind();
+        let refusal = m.participant.refused(command).await?;
+        assert_eq!(refusal.code, ErrorCode::Rule(RejectCode::Forbidden), "{kind}");
+        assert!(!refusal.message.is_empty());
+    }
+    assert_eq!(m.head().await?, before, "the board did not change");
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn the_projector_link_can_change_nothing() -> anyhow::Result<()> {
+    let m = meeting().await?;
+    let joined = m.server.api().join(&m.created.board, &m.created.links.projector, "ignored").await?;
+    assert_eq!(joined.person, None);
+    let mut projector = Client::connect(&m.ws(), &joined.token, None).await?;
+    assert_eq!(projector.board.topics[&TopicId(1)].author, None);
+    let before = m.head().await?;
+    for command in
+        [Command::AddTopic { text: Private::new("x") }, Command::PlaceVote { topic: TopicId(1) }, Command::StartTimer]
+    {
+        let refusal = projector.refused(command).await?;
+        assert_eq!(refusal.code, ErrorCode::Rule(RejectCode::Forbidden));
+        assert!(refusal.message.contains("read-only"));
+    }
+    assert_eq!(m.head().await?, before);
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn malformed_messages_get_a_typed_error_and_the_connection_stays_usable() -> anyhow::Result<()> {
+    let mut m = meeting().await?;
+    let before = m.head().await?;
+    let bad = [
+        "{not json".to_owned(),
+        r#"{"type":"launch_missiles"}"#.to_owned(),
+        r#"{"type":"command","id":1,"command":{"type":"add_topic"}}"#.to_owned(),
+        r#"{"type":"command","id":1,"command":{"type":"add_topic","text":"x","author":1}}"#.to_owned(),
+        r#"{"type":"command","id":"one","command":{"type":"start_timer"}}"#.to_owned(),
+        "[]".to_owned(),
+    ];
+    for text in bad {
+        m.participant.send_raw(text.clone()).await?;
+        match m.participant.next_error().await? {
+            ServerMessage::Error { code: ErrorCode::BadMessage, message } => assert!(!message.is_empty()),
+            other => panic!("{text}: expected bad_message, got {other:?}"),
+        }
+    }
+    m.participant.send_message(Message::binary(vec![1u8, 2, 3])).await?;
+    assert!(matches!(m.participant.next_error().await?, ServerMessage::Error { code: ErrorCode::BadMessage, .. }));
+    m.participant.send_raw(r#"{"type":"hello","protocol":1,"token":"x"}"#).await?;
+    assert!(matches!(m.participant.next_error().await?, ServerMessage::Error { code: ErrorCode::NotHello, .. }));
+    assert_eq!(m.head().await?, before, "none of it changed the board");
+
+    // Still usable.
+    m.participant.ok(Command::AddTopic { text: Private::new("after the noise") }).await?;
+    m.participant.send_raw(r#"{"type":"ping","id":7}"#).await?;
+    assert!(matches!(
+        m.participant.wait_for(|msg| matches!(msg, ServerMessage::Pong { .. })).await?,
+        ServerMessage::Pong { id: 7, .. }
+    ));
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn an_oversized_frame_is_refused_with_a_clear_close() -> anyhow::Result<()> {
+    let mut m = meeting().await?;
+    let before = m.head().await?;
+    let huge =
+        format!(r#"{{"type":"command","id":1,"command":{{"type":"add_topic","text":"{}"}}}}"#, "x".repeat(64 * 1024));
+    m.participant.send_raw(huge).await?;
+    let (code, _) = m.participant.closed().await?;
+    assert_eq!(code, 1009, "message too big");
+    assert!(
+        m.participant.received.iter().any(|msg| matches!(msg, ServerMessage::Error { code: ErrorCode::TooLarge, .. }))
+    );
+    assert_eq!(m.head().await?, before);
+    // Long but within the frame limit: a rule refuses it with words.
+    let mut facilitator = m.facilitator;
+    let long = facilitator.refused(Command::AddTopic { text: Private::new("y".repeat(2_000)) }).await?;
+    assert_eq!(long.code, ErrorCode::Rule(RejectCode::Invalid));
+    assert!(long.message.contains("280"), "{}", long.message);
+    Ok(())
+}
+
+async fn refused_at_hello(ws: &str, token: &str) -> anyhow::Result<ErrorCode> {
+    let err = match Client::connect(ws, token, None).await {
+        Ok(_) => anyhow::bail!("connected with a bad token"),
+        Err(e) => e.to_string(),
+    };
+    // The harness reports "refused: <code>: <message>".
+    let code = if err.contains("Unauthorized") {
+        ErrorCode::Unauthorized
+    } else if err.contains("BoardNotFound") {
+        ErrorCode::BoardNotFound
+    } else if err.contains("UnsupportedProtocol") {
+        ErrorCode::UnsupportedProtocol
+    } else {
+        anyhow::bail!("unexpected refusal: {err}")
+    };
+    Ok(code)
+}
+
+fn tamper(token: &str, f: impl FnOnce(&mut serde_json::Value)) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value = serde_json::from_slice(&B64.decode(parts[1]).expect("base64")).expect("json");
+    f(&mut claims);
+    format!("{}.{}.{}", parts[0], B64.encode(claims.to_string()), parts[2])
+}
+
+#[actix_rt::test]
+async fn forged_and_misdirected_tokens_are_refused() -> anyhow::Result<()> {
+    let m = meeting().await?;
+    let ws = m.ws();
+    let participant = &m.participant_token;
+
+    // Garbage, a tampered claim (participant → facilitator), `alg: none`, another server's secret.
+    assert_eq!(refused_at_hello(&ws, "not-a-token").await?, ErrorCode::Unauthorized);
+    let promoted = tamper(participant, |c| {
+        c["person"] = 1.into();
+        c["grant"] = "facilitator".into();
+    });
+    assert_eq!(refused_at_hello(&ws, &promoted).await?, ErrorCode::Unauthorized);
+    let payload = participant.split('.').nth(1).expect("payload");
+    let none = format!("{}.{}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#), payload);
+    assert_eq!(refused_at_hello(&ws, &none).await?, ErrorCode::Unauthorized);
+    let expired = tamper(participant, |c| c["exp"] = 1_000_000.into());
+    assert_eq!(refused_at_hello(&ws, &expired).await?, ErrorCode::Unauthorized);
+
+    let other_dir = tempfile::tempdir()?;
+    let other = Server::start(other_dir.path())?;
+    let elsewhere = other.api().create_board("Elsewhere", Settings::default()).await?;
+    let foreign = other.api().join(&elsewhere.board, &elsewhere.links.facilitator, "Mallory").await?;
+    assert_eq!(refused_at_hello(&ws, &foreign.token).await?, ErrorCode::Unauthorized, "another server's secret");
+
+    // A real token of this server, but for another board.
+    let second = m.server.api().create_board("Second", Settings::default()).await?;
+    let second_token = m.server.api().join(&second.board, &second.links.facilitator, "F").await?.token;
+    assert_eq!(refused_at_hello(&ws, &second_token).await?, ErrorCode::Unauthorized);
+
+    // And the close code says so.
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws).await?;
+    use futures_util::{SinkExt, StreamExt};
+    socket.send(Message::text(format!(r#"{{"type":"hello","protocol":1,"token":"{promoted}"}}"#))).await?;
+    let mut close_code = None;
+    while let Some(Ok(frame)) = socket.next().await {
+        if let Message::Close(Some(c)) = frame {
+            close_code = Some(u16::from(c.code));
+        }
+    }
+    assert_eq!(close_code, Some(close::UNAUTHORIZED));
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn unknown_boards_wrong_links_and_wrong_protocols_are_refused() -> anyhow::Result<()> {
+    let m = meeting().await?;
+    let api = m.server.api();
+    let nowhere = BoardId("0".repeat(32));
+    let e = api.try_join(&nowhere, &m.created.links.participant, "X").await?.expect_err("no such board");
+    assert_eq!((e.status, e.code), (404, ErrorCode::BoardNotFound));
+    let e = api
+        .try_join(&BoardId("not-a-board-id".into()), &m.created.links.participant, "X")
+        .await?
+        .expect_err("not an id");
+    assert_eq!((e.status, e.code), (404, ErrorCode::BoardNotFound));
+    let wrong_key = format!("{}#k={}", m.created.links.participant, "f".repeat(32));
+    let e = api.try_join(&m.created.board, &wrong_key, "X").await?.expect_err("wrong key");
+    assert_eq!((e.status, e.code), (403, ErrorCode::Unauthorized));
+    let e = api.try_join(&m.created.board, &m.created.links.participant, " \u{202e} ").await?.expect_err("empty name");
+    assert_eq!((e.status, e.code), (422, ErrorCode::Rule(RejectCode::Invalid)));
+
+    // The WebSocket of a board that does not exist.
+    let ws = m.server.ws_url(&nowhere);
+    assert!(
+        refused_at_hello(&ws, &m.participant_token).await.is_ok_and(|c| c == ErrorCode::Unauthorized),
+        "a token names its board"
+    );
+
+    // A client speaking another protocol version.
+    let (mut socket, _) = tokio_tungstenite::connect_async(m.ws()).await?;
+    use futures_util::{SinkExt, StreamExt};
+    let hello = format!(r#"{{"type":"hello","protocol":99,"token":"{}"}}"#, m.participant_token);
+    socket.send(Message::text(hello)).await?;
+    let mut saw = (None, None);
+    while let Some(Ok(frame)) = socket.next().await {
+        match frame {
+            Message::Text(t) => saw.0 = Some(serde_json::from_str::<ServerMessage>(&t)?),
+            Message::Close(Some(c)) => saw.1 = Some(u16::from(c.code)),
+            _ => {}
+        }
+    }
+    assert!(matches!(saw.0, Some(ServerMessage::Error { code: ErrorCode::UnsupportedProtocol, .. })));
+    assert_eq!(saw.1, Some(close::UNSUPPORTED_PROTOCOL));
+    Ok(())
+}
