@@ -196,6 +196,14 @@ impl BoardHub {
         Err(BoardError::Unavailable)
     }
 
+    /// Tells a live board that a connection left (a stopped board has no subscribers anyway).
+    pub fn unsubscribe(&self, board: &BoardId, conn: ConnId) {
+        let handle = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(board).cloned();
+        if let Some(handle) = handle {
+            handle.unsubscribe(conn);
+        }
+    }
+
     pub fn live_boards(&self) -> usize {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -487,5 +495,98 @@ pub fn wire_error(e: &BoardError) -> (ErrorCode, String) {
             ErrorCode::Unavailable,
             "The board is temporarily unavailable. Nothing was changed; try again shortly.".into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::disk::DiskLog;
+    use minim_shared::{Role, Settings};
+
+    /// A hub over a real disk log in a temporary directory, with one board and its facilitator.
+    async fn board_with_facilitator() -> (tempfile::TempDir, Arc<BoardHub>, BoardId, PersonId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(DiskLog::open(dir.path()).unwrap());
+        let id = BoardId("0123456789abcdef0123456789abcdef".into());
+        let create = Command::CreateBoard { title: Private::new("t"), settings: Settings::default() };
+        let events =
+            Board::default().sequence(decide(&Board::default(), Actor::System, &create, clock::now()).unwrap());
+        let meta = BoardMeta {
+            created_at: clock::now(),
+            facilitator_key_sha256: LinkKey("f".into()).hash(),
+            participant_key_sha256: LinkKey("p".into()).hash(),
+            projector_key_sha256: LinkKey("s".into()).hash(),
+        };
+        store.create(&id, &meta, &events).await.unwrap();
+        let hub = BoardHub::new(store, CancellationToken::new());
+        let admitted = hub.handle(&id).join(LinkKey("f".into()), Some(Private::new("F"))).await.unwrap();
+        (dir, hub, id, admitted.person.unwrap())
+    }
+
+    fn messages(rx: &mut mpsc::Receiver<Outbound>) -> Vec<ServerMessage> {
+        std::iter::from_fn(|| rx.try_recv().ok()).map(|o| serde_json::from_str(&o.text).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_falls_behind_is_dropped_without_stalling_others_and_resumes_exactly() {
+        let (_dir, hub, id, facilitator) = board_with_facilitator().await;
+        let handle = hub.handle(&id);
+        let identity = Identity::Person { person: facilitator, role: Role::Facilitator };
+        // A slow client: room for four messages, and it does not read.
+        let (slow_tx, mut slow_rx) = mpsc::channel(4);
+        handle.subscribe(Subscriber { conn: 1, identity, tx: slow_tx }, None).await.unwrap();
+        // A healthy client with plenty of room.
+        let (fast_tx, mut fast_rx) = mpsc::channel(OUTBOUND_QUEUE);
+        handle.subscribe(Subscriber { conn: 2, identity, tx: fast_tx }, None).await.unwrap();
+
+        for i in 0..8 {
+            let add = Command::AddTopic { text: Private::new(format!("topic {i}")) };
+            handle.execute(Actor::Person(facilitator), add).await.unwrap();
+        }
+
+        // The healthy client got every event; the board never waited for the slow one.
+        let mut fast = Board::default();
+        for m in messages(&mut fast_rx) {
+            match m {
+                ServerMessage::Snapshot { board } => fast = *board,
+                ServerMessage::Event(e) => fast.fold(&e).unwrap(),
+                _ => {}
+            }
+        }
+        assert_eq!(fast.topics.len(), 8);
+
+        // The slow client's queue was closed after what fit: it knows where it stopped.
+        let mut slow = Board::default();
+        for m in messages(&mut slow_rx) {
+            match m {
+                ServerMessage::Snapshot { board } => slow = *board,
+                ServerMessage::Event(e) => slow.fold(&e).unwrap(),
+                _ => {}
+            }
+        }
+        assert!(slow_rx.recv().await.is_none(), "dropped from the fan-out");
+        assert!(slow.seq < fast.seq);
+
+        // Resubscribing from there fills exactly the gap.
+        let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
+        handle.subscribe(Subscriber { conn: 3, identity, tx }, Some(slow.seq)).await.unwrap();
+        for m in messages(&mut rx) {
+            if let ServerMessage::Event(e) = m {
+                slow.fold(&e).unwrap();
+            }
+        }
+        assert_eq!(slow, fast);
+    }
+
+    #[tokio::test]
+    async fn a_board_that_does_not_exist_answers_not_found_and_leaves_the_registry() {
+        let (_dir, hub, _, _) = board_with_facilitator().await;
+        let missing = BoardId("ffffffffffffffffffffffffffffffff".into());
+        let result =
+            hub.with_board(&missing, |h| async move { h.execute(Actor::System, Command::EndTimebox).await }).await;
+        assert!(matches!(result, Err(BoardError::NotFound)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(hub.live_boards(), 1, "only the real board stays live");
     }
 }

@@ -27,6 +27,11 @@ pub struct Config {
     #[arg(long, env = "MINIM_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Seconds a client may stay silent (no message, no answer to the server's pings) before it is
+    /// disconnected. The server pings every third of this.
+    #[arg(long, env = "MINIM_CLIENT_TIMEOUT_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub client_timeout_secs: u64,
+
     /// Log format: `text` for people, `json` for log collectors. Levels come from `RUST_LOG`
     /// (default `info`).
     #[arg(long, env = "MINIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -66,6 +71,7 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("public_url", &self.public_url)
+            .field("client_timeout_secs", &self.client_timeout_secs)
             .field("log_format", &self.log_format)
             .finish()
     }

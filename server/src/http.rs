@@ -23,6 +23,7 @@ pub struct AppState {
     /// Base of the links handed out, without a trailing slash.
     pub public_url: String,
     pub shutdown: CancellationToken,
+    pub client_timeout: std::time::Duration,
 }
 
 /// An HTTP API error: a status and the same `{code, message}` shape as the WebSocket's errors.
@@ -210,6 +211,7 @@ async fn websocket(
         tokens: state.tokens.clone(),
         board,
         shutdown: state.shutdown.clone(),
+        client_timeout: state.client_timeout,
     };
     // The WebSocket stream is not `Send`, so the session runs on this worker's local set.
     actix_web::rt::spawn(session::run(session, stream, ctx));

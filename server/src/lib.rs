@@ -46,7 +46,8 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     let addr = listener.local_addr()?;
     let public_url =
         config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
-    let state = web::Data::new(http::AppState { hub, tokens, public_url, shutdown: shutdown.clone() });
+    let client_timeout = Duration::from_secs(config.client_timeout_secs);
+    let state = web::Data::new(http::AppState { hub, tokens, public_url, shutdown: shutdown.clone(), client_timeout });
 
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
         .disable_signals()

@@ -18,10 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a new connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the server pings a quiet client.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
-/// A client not heard from (no frame, no pong) for this long is disconnected.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
 /// How long clients are asked to wait before reconnecting when the server goes away.
 const RECONNECT_AFTER_MS: u64 = 1_000;
 
@@ -33,6 +29,9 @@ pub struct SessionContext {
     pub tokens: Tokens,
     pub board: BoardId,
     pub shutdown: CancellationToken,
+    /// A client not heard from (no frame, no pong) for this long is disconnected; the server pings
+    /// every third of it, so a live but quiet client always answers in time.
+    pub client_timeout: Duration,
 }
 
 /// Why the loop ended, and how to close.
@@ -54,6 +53,8 @@ pub async fn run(session: Session, stream: actix_ws::MessageStream, ctx: Session
         .max_continuation_size(MAX_CLIENT_FRAME_BYTES);
     let mut conn_state = Connection { session, stream, ctx, conn, last_heard: Instant::now() };
     let end = conn_state.serve().await;
+    // Leave the board at once, so everyone else's presence is right without waiting for an event.
+    conn_state.ctx.hub.unsubscribe(&conn_state.ctx.board, conn);
     if let End::Close(reason) = end {
         let _ = conn_state.session.close(reason).await;
     }
@@ -121,7 +122,7 @@ impl Connection {
         }
         tracing::debug!(conn = self.conn, board = %self.ctx.board, "following");
 
-        let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+        let mut heartbeat = tokio::time::interval(self.ctx.client_timeout / 3);
         let shutdown = self.ctx.shutdown.clone();
         loop {
             tokio::select! {
@@ -154,7 +155,7 @@ impl Connection {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if self.last_heard.elapsed() > CLIENT_TIMEOUT {
+                    if self.last_heard.elapsed() > self.ctx.client_timeout {
                         return End::Close(reason(close::IDLE, "no heartbeat"));
                     }
                     if self.session.ping(b"").await.is_err() {

@@ -25,35 +25,76 @@ pub enum Actor {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     // System
-    CreateBoard { title: Private, settings: Settings },
-    Join { name: Private, role: Role },
+    CreateBoard {
+        title: Private,
+        settings: Settings,
+    },
+    Join {
+        name: Private,
+        role: Role,
+    },
     EndTimebox,
 
     // Anyone on the board
-    AddTopic { text: Private },
-    PlaceVote { topic: TopicId },
-    RemoveVote { topic: TopicId },
-    AnswerCheckIn { answer: Answer },
+    AddTopic {
+        text: Private,
+    },
+    PlaceVote {
+        topic: TopicId,
+    },
+    RemoveVote {
+        topic: TopicId,
+    },
+    AnswerCheckIn {
+        answer: Answer,
+    },
 
     // The author (while the topic waits) or the facilitator
-    EditTopic { topic: TopicId, text: Private },
-    RemoveTopic { topic: TopicId },
+    EditTopic {
+        topic: TopicId,
+        text: Private,
+    },
+    RemoveTopic {
+        topic: TopicId,
+    },
 
     // The facilitator
-    ChangeSettings { settings: Settings },
-    ChangePhase { to: Phase },
+    ChangeSettings {
+        settings: Settings,
+    },
+    ChangePhase {
+        to: Phase,
+    },
     RevealTopics,
-    MergeTopics { from: TopicId, into: TopicId, #[serde(default)] text: Option<Private> },
-    SelectTopic { topic: TopicId },
+    MergeTopics {
+        from: TopicId,
+        into: TopicId,
+        #[serde(default)]
+        text: Option<Private>,
+    },
+    SelectTopic {
+        topic: TopicId,
+    },
     StartTimer,
     PauseTimer,
     ResumeTimer,
     ExtendTimer,
     StopTimer,
     MoveOn,
-    SetTakeaway { topic: TopicId, text: Private },
-    AddActionItem { topic: TopicId, text: Private, owner: PersonId, #[serde(default)] due: Option<String> },
-    RemoveActionItem { id: ActionItemId },
+    SetTakeaway {
+        topic: TopicId,
+        text: Private,
+    },
+    AddActionItem {
+        topic: TopicId,
+        text: Private,
+        owner: PersonId,
+        #[serde(default)]
+        due: Option<String>,
+    },
+    RemoveActionItem {
+        id: ActionItemId,
+    },
 }
 
 /// Who may issue a command: the permission table. `decide` consults it before any other rule, and

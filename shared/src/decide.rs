@@ -7,7 +7,7 @@ use crate::command::{Actor, Command, Permission};
 use crate::event::{ActionItem, Event, Phase, RevealedTopic, Role, Timer, TopicVotes};
 use crate::ids::{ActionItemId, PersonId, TopicId, UnixMillis};
 use crate::settings::*;
-use crate::text::{normalize, Lines, Private, TextProblem};
+use crate::text::{Lines, Private, TextProblem, normalize};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -85,7 +85,9 @@ pub fn decide(board: &Board, actor: Actor, command: &Command, now: UnixMillis) -
         Command::StopTimer => rules.stop_timer(),
         Command::MoveOn => rules.move_on(),
         Command::SetTakeaway { topic, text } => rules.set_takeaway(*topic, text),
-        Command::AddActionItem { topic, text, owner, due } => rules.add_action_item(*topic, text, *owner, due.as_deref()),
+        Command::AddActionItem { topic, text, owner, due } => {
+            rules.add_action_item(*topic, text, *owner, due.as_deref())
+        }
         Command::RemoveActionItem { id } => rules.remove_action_item(*id),
     }
 }
@@ -114,7 +116,9 @@ fn authorize(board: &Board, actor: Actor, command: &Command) -> Result<Result<Pe
 fn text(raw: &Private, lines: Lines, max_chars: usize, what: &str) -> Result<Private, Rejection> {
     normalize(raw, lines, max_chars).or_else(|problem| match problem {
         TextProblem::Empty => reject(Invalid, format!("The {what} is empty.")),
-        TextProblem::TooLong { max_chars } => reject(Invalid, format!("The {what} is longer than {max_chars} characters.")),
+        TextProblem::TooLong { max_chars } => {
+            reject(Invalid, format!("The {what} is longer than {max_chars} characters."))
+        }
     })
 }
 
@@ -137,7 +141,10 @@ impl Rules<'_> {
             return Ok(());
         }
         let names: Vec<&str> = phases.iter().map(|p| p.label()).collect();
-        reject(WrongPhase, format!("{doing} only while {}; the meeting is in {}.", names.join(" or "), self.board.phase.label()))
+        reject(
+            WrongPhase,
+            format!("{doing} only while {}; the meeting is in {}.", names.join(" or "), self.board.phase.label()),
+        )
     }
 
     fn topic(&self, topic: TopicId) -> Result<&crate::board::Topic, Rejection> {
@@ -171,7 +178,9 @@ impl Rules<'_> {
 
     fn end_timebox(&self) -> Result<Vec<Event>, Rejection> {
         match self.board.timer {
-            Timer::Running { deadline } if self.now >= deadline => Ok(vec![Event::TimeboxEnded { topic: self.current()? }]),
+            Timer::Running { deadline } if self.now >= deadline => {
+                Ok(vec![Event::TimeboxEnded { topic: self.current()? }])
+            }
             Timer::Running { .. } => reject(Conflict, "The timebox has not ended yet."),
             _ => reject(Conflict, "The timer is not running."),
         }
@@ -251,7 +260,7 @@ impl Rules<'_> {
         }
         self.need_phase(&[Phase::Gathering, Phase::Voting], "You can change your topics")?;
         if t.status != TopicStatus::Queued {
-            return reject(Conflict, "That topic is already being discussed.");
+            return reject(Conflict, "That topic is no longer waiting to be discussed.");
         }
         Ok(t)
     }
@@ -321,7 +330,8 @@ impl Rules<'_> {
                 Phase::Discussing => {
                     let mut events = vec![changed];
                     if !self.board.totals_public() {
-                        let totals = self.board.topics.values().map(|t| TopicVotes { topic: t.id, votes: t.votes }).collect();
+                        let totals =
+                            self.board.topics.values().map(|t| TopicVotes { topic: t.id, votes: t.votes }).collect();
                         events.push(Event::VoteTotalsRevealed { totals });
                     }
                     if self.board.current_topic().is_none() {
@@ -330,7 +340,13 @@ impl Rules<'_> {
                     events
                 }
                 // Leaving the discussion ends the current topic's discussion.
-                Phase::WrapUp => self.board.current_topic().map(|topic| Event::TopicDiscussed { topic }).into_iter().chain([changed]).collect(),
+                Phase::WrapUp => self
+                    .board
+                    .current_topic()
+                    .map(|topic| Event::TopicDiscussed { topic })
+                    .into_iter()
+                    .chain([changed])
+                    .collect(),
                 _ => vec![changed],
             });
         }
@@ -386,9 +402,12 @@ impl Rules<'_> {
         self.need_phase(&[Phase::Discussing], "The timer runs")?;
         let topic = self.current()?;
         match self.board.timer {
-            Timer::Idle => Ok(vec![Event::TimerStarted { topic, deadline: self.now.plus_ms(self.board.settings.timebox_ms) }]),
+            Timer::Idle => {
+                Ok(vec![Event::TimerStarted { topic, deadline: self.now.plus_ms(self.board.settings.timebox_ms) }])
+            }
             Timer::Paused { .. } => reject(Conflict, "The timer is paused; resume it instead."),
-            _ => reject(Conflict, "The timer is already running."),
+            Timer::Expired => reject(Conflict, "The timebox has ended; extend it or move on."),
+            Timer::Running { .. } => reject(Conflict, "The timer is already running."),
         }
     }
 
@@ -406,7 +425,9 @@ impl Rules<'_> {
     fn resume_timer(&self) -> Result<Vec<Event>, Rejection> {
         self.need_phase(&[Phase::Discussing], "The timer runs")?;
         match self.board.timer {
-            Timer::Paused { remaining_ms } => Ok(vec![Event::TimerResumed { deadline: self.now.plus_ms(remaining_ms) }]),
+            Timer::Paused { remaining_ms } => {
+                Ok(vec![Event::TimerResumed { deadline: self.now.plus_ms(remaining_ms) }])
+            }
             _ => reject(Conflict, "The timer is not paused."),
         }
     }
@@ -451,7 +472,13 @@ impl Rules<'_> {
         Ok(vec![Event::TakeawaySet { topic, text }])
     }
 
-    fn add_action_item(&self, topic: TopicId, raw: &Private, owner: PersonId, due: Option<&str>) -> Result<Vec<Event>, Rejection> {
+    fn add_action_item(
+        &self,
+        topic: TopicId,
+        raw: &Private,
+        owner: PersonId,
+        due: Option<&str>,
+    ) -> Result<Vec<Event>, Rejection> {
         self.need_phase(&[Phase::Discussing, Phase::WrapUp], "Action items are added")?;
         self.discussed_or_current(topic)?;
         let text = text(raw, Lines::One, MAX_ACTION_ITEM_CHARS, "action item")?;
@@ -466,7 +493,13 @@ impl Rules<'_> {
         if self.board.action_items.len() >= MAX_ACTION_ITEMS {
             return reject(Limit, format!("The board holds at most {MAX_ACTION_ITEMS} action items."));
         }
-        let item = ActionItem { id: ActionItemId(self.board.last_action_item + 1), topic, text, owner, due: due.map(str::to_owned) };
+        let item = ActionItem {
+            id: ActionItemId(self.board.last_action_item + 1),
+            topic,
+            text,
+            owner,
+            due: due.map(str::to_owned),
+        };
         Ok(vec![Event::ActionItemAdded { item }])
     }
 
@@ -484,7 +517,8 @@ pub fn is_calendar_date(s: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r).filter(|p| p.bytes().all(|c| c.is_ascii_digit()))?.parse::<u32>().ok();
+    let num =
+        |r: std::ops::Range<usize>| s.get(r).filter(|p| p.bytes().all(|c| c.is_ascii_digit()))?.parse::<u32>().ok();
     let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
         return false;
     };

@@ -261,33 +261,25 @@ impl Event {
     pub fn visible_to(&self, viewer: Viewer) -> Event {
         let mut e = self.clone();
         match &mut e {
-            Event::TopicAdded { author, text, hidden, .. } | Event::TopicEdited { author, text, hidden, .. } => {
-                if !viewer.is(*author) {
-                    if *hidden {
-                        *text = None;
-                    }
-                    *author = None;
+            Event::TopicAdded { author, text, hidden, .. } | Event::TopicEdited { author, text, hidden, .. }
+                if !viewer.is(*author) =>
+            {
+                *author = None;
+                if *hidden {
+                    *text = None;
                 }
             }
             Event::VotePlaced { person, topic, totals_public }
-            | Event::VoteRemoved { person, topic, totals_public } => {
-                if !viewer.is(*person) {
-                    *person = None;
-                    if !*totals_public {
-                        *topic = None;
-                    }
-                }
-            }
-            Event::TopicsMerged { into_votes, totals_public, .. } => {
+            | Event::VoteRemoved { person, topic, totals_public }
+                if !viewer.is(*person) =>
+            {
+                *person = None;
                 if !*totals_public {
-                    *into_votes = None;
+                    *topic = None;
                 }
             }
-            Event::CheckInAnswered { person, .. } => {
-                if !viewer.is(*person) {
-                    *person = None;
-                }
-            }
+            Event::TopicsMerged { into_votes, totals_public: false, .. } => *into_votes = None,
+            Event::CheckInAnswered { person, .. } if !viewer.is(*person) => *person = None,
             _ => {}
         }
         e

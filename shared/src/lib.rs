@@ -27,7 +27,7 @@ pub mod wire;
 
 pub use board::{Board, CheckIn, Person, Topic, TopicStatus};
 pub use command::{Actor, Command, Permission};
-pub use decide::{decide, RejectCode, Rejection};
+pub use decide::{RejectCode, Rejection, decide};
 pub use event::{ActionItem, Answer, Event, Phase, Role, Sequenced, Timer, Viewer};
 pub use ids::{ActionItemId, BoardId, PersonId, Seq, TopicId, UnixMillis};
 pub use settings::Settings;

@@ -607,7 +607,7 @@ fn authors_leave_their_topics_alone_once_discussed_even_if_voting_reopens() {
     assert_eq!(reopened.board.topics[&T3].status, TopicStatus::Current);
     for (author, topic) in [(BEN, T2), (CAL, T3)] {
         let r = reopened.clone().when(author, Command::EditTopic { topic, text: t("Changed") }).then_reject(Conflict);
-        assert_eq!(r.message, "That topic is already being discussed.");
+        assert_eq!(r.message, "That topic is no longer waiting to be discussed.");
         reopened.clone().when(author, Command::RemoveTopic { topic }).then_reject(Conflict);
     }
     // Ana's topic still waits, so she may still reword it.

@@ -286,8 +286,10 @@ impl Client {
 
     /// The next protocol message (folding events and snapshots into `board` as they come).
     pub async fn next(&mut self) -> anyhow::Result<ServerMessage> {
+        // One deadline for the whole wait: pings and other control frames do not extend it.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let frame = tokio::time::timeout(PATIENCE, self.socket.next())
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .map_err(|_| anyhow!("no message within {PATIENCE:?}"))?
                 .ok_or_else(|| anyhow!("connection closed"))??;
@@ -312,8 +314,12 @@ impl Client {
 
     /// Reads until the connection closes; returns the close code and reason.
     pub async fn closed(&mut self) -> anyhow::Result<(u16, String)> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            match tokio::time::timeout(PATIENCE, self.socket.next()).await.map_err(|_| anyhow!("not closed in time"))? {
+            match tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .map_err(|_| anyhow!("not closed in time"))?
+            {
                 Some(Ok(Message::Close(Some(frame)))) => return Ok((frame.code.into(), frame.reason.to_string())),
                 Some(Ok(Message::Close(None))) | None => return Ok((1005, String::new())),
                 Some(Ok(Message::Text(text))) => self.received.push(serde_json::from_str(&text)?),
