@@ -37,6 +37,8 @@ ensure_rust() {
     need_apt rustc-web cargo-web   # /usr/bin/cargo
   fi
   command -v cargo >/dev/null || die "no cargo on PATH even after installing cargo-web"
+  # Host binaries link through `cc`.
+  command -v cc >/dev/null || need_apt build-essential pkg-config
   echo "using $(command -v cargo): $(cargo --version)" >&2
 }
 
