@@ -524,8 +524,15 @@ mod tests {
         (dir, hub, id, admitted.person.unwrap())
     }
 
-    fn messages(rx: &mut mpsc::Receiver<Outbound>) -> Vec<ServerMessage> {
-        std::iter::from_fn(|| rx.try_recv().ok()).map(|o| serde_json::from_str(&o.text).unwrap()).collect()
+    /// Folds everything queued for a subscriber into `board`, as a client would.
+    fn fold_queued(board: &mut Board, rx: &mut mpsc::Receiver<Outbound>) {
+        while let Ok(out) = rx.try_recv() {
+            match serde_json::from_str(&out.text).unwrap() {
+                ServerMessage::Snapshot { board: snapshot } => *board = *snapshot,
+                ServerMessage::Event(e) => board.fold(&e).unwrap(),
+                _ => {}
+            }
+        }
     }
 
     #[tokio::test]
@@ -547,35 +554,19 @@ mod tests {
 
         // The healthy client got every event; the board never waited for the slow one.
         let mut fast = Board::default();
-        for m in messages(&mut fast_rx) {
-            match m {
-                ServerMessage::Snapshot { board } => fast = *board,
-                ServerMessage::Event(e) => fast.fold(&e).unwrap(),
-                _ => {}
-            }
-        }
+        fold_queued(&mut fast, &mut fast_rx);
         assert_eq!(fast.topics.len(), 8);
 
         // The slow client's queue was closed after what fit: it knows where it stopped.
         let mut slow = Board::default();
-        for m in messages(&mut slow_rx) {
-            match m {
-                ServerMessage::Snapshot { board } => slow = *board,
-                ServerMessage::Event(e) => slow.fold(&e).unwrap(),
-                _ => {}
-            }
-        }
+        fold_queued(&mut slow, &mut slow_rx);
         assert!(slow_rx.recv().await.is_none(), "dropped from the fan-out");
         assert!(slow.seq < fast.seq);
 
         // Resubscribing from there fills exactly the gap.
         let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
         handle.subscribe(Subscriber { conn: 3, identity, tx }, Some(slow.seq)).await.unwrap();
-        for m in messages(&mut rx) {
-            if let ServerMessage::Event(e) = m {
-                slow.fold(&e).unwrap();
-            }
-        }
+        fold_queued(&mut slow, &mut rx);
         assert_eq!(slow, fast);
     }
 

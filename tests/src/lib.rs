@@ -9,6 +9,7 @@
 //!   line it logs is kept for inspection.
 //! - [`Api`]: the HTTP API (create a board, join through a link).
 //! - [`Client`]: one WebSocket connection and the board it has folded.
+//! - [`TestBoard`]: the usual start of a test: a server with one fresh board, and joining it.
 
 use anyhow::{Context, anyhow, bail};
 use futures_util::{SinkExt, StreamExt};
@@ -33,7 +34,9 @@ pub fn minim_binary() -> &'static Path {
     BINARY.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Process::new(cargo)
-            .args(["build", "-p", "minim-server", "--bin", "minim", "--message-format=json"])
+            // The same build as `scripts/test`'s (feature unification differs with `-p`), so it is a
+            // no-op there rather than a second compile of the server.
+            .args(["build", "--workspace", "--bins", "--message-format=json"])
             .stderr(Stdio::inherit())
             .output()
             .expect("cargo runs");
@@ -105,7 +108,7 @@ impl Server {
     }
 
     /// SIGKILL: the process gets no chance to clean up.
-    pub fn kill(mut self) {
+    pub fn kill(&mut self) {
         self.child.kill().expect("kill minim");
         self.child.wait().expect("reap minim");
     }
@@ -388,5 +391,53 @@ impl Client {
 
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
+    }
+}
+
+/// A server of its own with one fresh board: how most end-to-end tests begin.
+pub struct TestBoard {
+    pub server: Server,
+    pub created: Created,
+    /// The server's data directory, removed when the test ends.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestBoard {
+    pub async fn open(settings: Settings) -> anyhow::Result<TestBoard> {
+        TestBoard::open_with(&[], "Test board", settings).await
+    }
+
+    /// With extra `minim` flags and a title.
+    pub async fn open_with(args: &[&str], title: &str, settings: Settings) -> anyhow::Result<TestBoard> {
+        let dir = tempfile::tempdir()?;
+        let server = Server::start_with(dir.path(), args)?;
+        let created = server.api().create_board(title, settings).await?;
+        Ok(TestBoard { server, created, dir })
+    }
+
+    pub fn ws(&self) -> String {
+        self.server.ws_url(&self.created.board)
+    }
+
+    /// Joins through `link` and connects; returns the join answer (with the token) and the client.
+    pub async fn enter(&self, link: &str, name: &str) -> anyhow::Result<(Joined, Client)> {
+        let joined = self.server.api().join(&self.created.board, link, name).await?;
+        let client = Client::connect(&self.ws(), &joined.token, None).await?;
+        Ok((joined, client))
+    }
+
+    pub async fn facilitator(&self, name: &str) -> anyhow::Result<(Joined, Client)> {
+        self.enter(&self.created.links.facilitator.clone(), name).await
+    }
+
+    pub async fn participant(&self, name: &str) -> anyhow::Result<(Joined, Client)> {
+        self.enter(&self.created.links.participant.clone(), name).await
+    }
+
+    /// Kills the server (SIGKILL) and starts a new one on the same data directory.
+    pub fn kill_and_restart(&mut self) -> anyhow::Result<()> {
+        self.server.kill();
+        self.server = Server::start(self.dir.path())?;
+        Ok(())
     }
 }

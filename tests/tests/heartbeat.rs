@@ -3,21 +3,15 @@
 
 use minim_shared::wire::{ServerMessage, close};
 use minim_shared::{Command, PersonId, Private, Settings};
-use minim_tests::{Client, Server};
+use minim_tests::TestBoard;
 use std::time::{Duration, Instant};
 
 #[actix_rt::test]
 async fn a_silent_client_is_disconnected_and_a_quiet_live_one_is_not() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::start_with(dir.path(), &["--client-timeout-secs", "3"])?;
-    let api = server.api();
-    let created = api.create_board("Heartbeat", Settings::default()).await?;
-    let ws = server.ws_url(&created.board);
-    let f = api.join(&created.board, &created.links.facilitator, "F").await?;
-    let p = api.join(&created.board, &created.links.participant, "P").await?;
-    let mut live = Client::connect(&ws, &f.token, None).await?;
+    let room = TestBoard::open_with(&["--client-timeout-secs", "3"], "Heartbeat", Settings::default()).await?;
+    let (_, mut live) = room.facilitator("F").await?;
     let connected_at = Instant::now();
-    let mut silent = Client::connect(&ws, &p.token, None).await?;
+    let (_, mut silent) = room.participant("P").await?;
     live.wait_for(|m| matches!(m, ServerMessage::Presence { connected } if connected.len() == 2)).await?;
 
     // The silent client stops reading, so it never answers a ping. The live one only reads

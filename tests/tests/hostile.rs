@@ -5,41 +5,32 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use minim_shared::wire::{ErrorCode, ServerMessage, close};
 use minim_shared::{BoardId, Command, Phase, Private, RejectCode, Settings, TopicId};
-use minim_tests::{Client, Created, Server};
+use minim_tests::{Client, Server, TestBoard};
 use tokio_tungstenite::tungstenite::Message;
 
 struct Meeting {
-    server: Server,
-    created: Created,
+    room: TestBoard,
     facilitator: Client,
     participant: Client,
     participant_token: String,
-    _dir: tempfile::TempDir,
 }
 
 async fn meeting() -> anyhow::Result<Meeting> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
-    let api = server.api();
-    let created = api.create_board("Hostile", Settings::default()).await?;
-    let ws = server.ws_url(&created.board);
-    let f = api.join(&created.board, &created.links.facilitator, "Facilitator").await?;
-    let p = api.join(&created.board, &created.links.participant, "Participant").await?;
-    let mut facilitator = Client::connect(&ws, &f.token, None).await?;
-    let participant = Client::connect(&ws, &p.token, None).await?;
+    let room = TestBoard::open(Settings::default()).await?;
+    let (_, mut facilitator) = room.facilitator("Facilitator").await?;
+    let (p, participant) = room.participant("Participant").await?;
     facilitator.ok(Command::AddTopic { text: Private::new("a topic") }).await?;
-    Ok(Meeting { server, created, facilitator, participant, participant_token: p.token, _dir: dir })
+    Ok(Meeting { room, facilitator, participant, participant_token: p.token })
 }
 
 impl Meeting {
     fn ws(&self) -> String {
-        self.server.ws_url(&self.created.board)
+        self.room.ws()
     }
 
     /// The board as a brand-new facilitator connection sees it: proof of what the server holds.
     async fn head(&self) -> anyhow::Result<minim_shared::Seq> {
-        let f = self.server.api().join(&self.created.board, &self.created.links.facilitator, "Facilitator").await?;
-        Ok(Client::connect(&self.ws(), &f.token, None).await?.board.seq)
+        Ok(self.room.facilitator("Facilitator").await?.1.board.seq)
     }
 }
 
@@ -85,7 +76,7 @@ async fn a_participant_cannot_run_facilitator_actions_and_nothing_changes() -> a
 #[actix_rt::test]
 async fn the_projector_link_can_change_nothing() -> anyhow::Result<()> {
     let m = meeting().await?;
-    let joined = m.server.api().join(&m.created.board, &m.created.links.projector, "ignored").await?;
+    let joined = m.room.server.api().join(&m.room.created.board, &m.room.created.links.projector, "ignored").await?;
     assert_eq!(joined.person, None);
     let mut projector = Client::connect(&m.ws(), &joined.token, None).await?;
     assert_eq!(projector.board.topics[&TopicId(1)].author, None);
@@ -208,8 +199,8 @@ async fn forged_and_misdirected_tokens_are_refused() -> anyhow::Result<()> {
     assert_eq!(refused_at_hello(&ws, &foreign.token).await?, ErrorCode::Unauthorized, "another server's secret");
 
     // A real token of this server, but for another board.
-    let second = m.server.api().create_board("Second", Settings::default()).await?;
-    let second_token = m.server.api().join(&second.board, &second.links.facilitator, "F").await?.token;
+    let second = m.room.server.api().create_board("Second", Settings::default()).await?;
+    let second_token = m.room.server.api().join(&second.board, &second.links.facilitator, "F").await?.token;
     assert_eq!(refused_at_hello(&ws, &second_token).await?, ErrorCode::Unauthorized);
 
     // And the close code says so.
@@ -229,23 +220,26 @@ async fn forged_and_misdirected_tokens_are_refused() -> anyhow::Result<()> {
 #[actix_rt::test]
 async fn unknown_boards_wrong_links_and_wrong_protocols_are_refused() -> anyhow::Result<()> {
     let m = meeting().await?;
-    let api = m.server.api();
+    let api = m.room.server.api();
     let nowhere = BoardId("0".repeat(32));
-    let e = api.try_join(&nowhere, &m.created.links.participant, "X").await?.expect_err("no such board");
+    let e = api.try_join(&nowhere, &m.room.created.links.participant, "X").await?.expect_err("no such board");
     assert_eq!((e.status, e.code), (404, ErrorCode::BoardNotFound));
     let e = api
-        .try_join(&BoardId("not-a-board-id".into()), &m.created.links.participant, "X")
+        .try_join(&BoardId("not-a-board-id".into()), &m.room.created.links.participant, "X")
         .await?
         .expect_err("not an id");
     assert_eq!((e.status, e.code), (404, ErrorCode::BoardNotFound));
-    let wrong_key = format!("{}#k={}", m.created.links.participant, "f".repeat(32));
-    let e = api.try_join(&m.created.board, &wrong_key, "X").await?.expect_err("wrong key");
+    let wrong_key = format!("{}#k={}", m.room.created.links.participant, "f".repeat(32));
+    let e = api.try_join(&m.room.created.board, &wrong_key, "X").await?.expect_err("wrong key");
     assert_eq!((e.status, e.code), (403, ErrorCode::Unauthorized));
-    let e = api.try_join(&m.created.board, &m.created.links.participant, " \u{202e} ").await?.expect_err("empty name");
+    let e = api
+        .try_join(&m.room.created.board, &m.room.created.links.participant, " \u{202e} ")
+        .await?
+        .expect_err("empty name");
     assert_eq!((e.status, e.code), (422, ErrorCode::Rule(RejectCode::Invalid)));
 
     // The WebSocket of a board that does not exist.
-    let ws = m.server.ws_url(&nowhere);
+    let ws = m.room.server.ws_url(&nowhere);
     assert!(
         refused_at_hello(&ws, &m.participant_token).await.is_ok_and(|c| c == ErrorCode::Unauthorized),
         "a token names its board"

@@ -3,7 +3,7 @@
 
 use minim_shared::wire::{ErrorCode, ServerMessage};
 use minim_shared::{Answer, Command, Event, Phase, Private, RejectCode, Settings, Timer, TopicId, TopicStatus, Viewer};
-use minim_tests::{Client, Server};
+use minim_tests::TestBoard;
 
 fn text(s: &str) -> Private {
     Private::new(s)
@@ -11,20 +11,12 @@ fn text(s: &str) -> Private {
 
 #[actix_rt::test]
 async fn a_facilitator_and_three_participants_run_a_whole_meeting() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
-    let api = server.api();
     let settings = Settings { timebox_ms: 1_500, extension_ms: Some(1_000), ..Settings::default() };
-    let created = api.create_board("Thursday Mini-M", settings).await?;
-    let board = &created.board;
-    let ws = server.ws_url(board);
-
-    let ada = api.join(board, &created.links.facilitator, "Adaline").await?;
-    let mut facilitator = Client::connect(&ws, &ada.token, None).await?;
+    let room = TestBoard::open_with(&[], "Thursday Mini-M", settings).await?;
+    let (ada, mut facilitator) = room.facilitator("Adaline").await?;
     let mut people = vec![];
     for name in ["Borislav", "Cyrille", "Dimitra"] {
-        let joined = api.join(board, &created.links.participant, name).await?;
-        people.push(Client::connect(&ws, &joined.token, None).await?);
+        people.push(room.participant(name).await?.1);
     }
     let [bo, cy, di] = &mut people[..] else { unreachable!("three participants") };
 
@@ -151,7 +143,7 @@ async fn a_facilitator_and_three_participants_run_a_whole_meeting() -> anyhow::R
     );
 
     // Nothing anyone wrote, and no name or token, reached the logs.
-    let logs = server.logs().join("\n");
+    let logs = room.server.logs().join("\n");
     for secret in [
         "Skip-level",
         "burning out",

@@ -4,20 +4,13 @@
 
 use minim_shared::wire::ServerMessage;
 use minim_shared::{Command, Event, Phase, Private, Settings, Timer, TopicId, Viewer};
-use minim_tests::{Client, Server};
+use minim_tests::{Client, TestBoard};
 
 #[actix_rt::test]
 async fn a_killed_server_restarts_with_the_board_intact_and_clients_resume() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
-    let api = server.api();
-    let settings = Settings { timebox_ms: 3_000, ..Settings::default() };
-    let created = api.create_board("Crash", settings).await?;
-    let f = api.join(&created.board, &created.links.facilitator, "Facilitator").await?;
-    let p = api.join(&created.board, &created.links.participant, "Participant").await?;
-    let ws = server.ws_url(&created.board);
-    let mut facilitator = Client::connect(&ws, &f.token, None).await?;
-    let mut participant = Client::connect(&ws, &p.token, None).await?;
+    let mut room = TestBoard::open(Settings { timebox_ms: 3_000, ..Settings::default() }).await?;
+    let (f, mut facilitator) = room.facilitator("Facilitator").await?;
+    let (p, mut participant) = room.participant("Participant").await?;
 
     participant.ok(Command::AddTopic { text: Private::new("first") }).await?;
     facilitator.ok(Command::AddTopic { text: Private::new("second") }).await?;
@@ -28,10 +21,9 @@ async fn a_killed_server_restarts_with_the_board_intact_and_clients_resume() -> 
     participant.sync_to(head).await?;
     let before = (facilitator.board.clone(), participant.board.clone());
 
-    server.kill();
+    room.kill_and_restart()?;
 
-    let server = Server::start(dir.path())?;
-    let ws = server.ws_url(&created.board);
+    let ws = room.ws();
     let mut facilitator = Client::connect(&ws, &f.token, Some(&before.0)).await?;
     let mut participant = Client::connect(&ws, &p.token, Some(&before.1)).await?;
     assert_eq!(facilitator.board, before.0, "nothing accepted was lost");
@@ -49,25 +41,16 @@ async fn a_killed_server_restarts_with_the_board_intact_and_clients_resume() -> 
     assert_eq!(participant.board.view_for(Viewer::Public), facilitator.board.view_for(Viewer::Public));
 
     // A client that never saw the crash joins fresh and sees the same board.
-    let newcomer = api_join_and_connect(&server, &created).await?;
+    let (_, newcomer) = room.participant("Late").await?;
     assert_eq!(newcomer.board.view_for(Viewer::Public).topics, facilitator.board.view_for(Viewer::Public).topics);
     Ok(())
 }
 
-async fn api_join_and_connect(server: &Server, created: &minim_tests::Created) -> anyhow::Result<Client> {
-    let joined = server.api().join(&created.board, &created.links.participant, "Late").await?;
-    Client::connect(&server.ws_url(&created.board), &joined.token, None).await
-}
-
 #[actix_rt::test]
 async fn sigterm_tells_clients_to_reconnect_and_exits_cleanly() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
-    let api = server.api();
-    let created = api.create_board("Shutdown", Settings::default()).await?;
-    let f = api.join(&created.board, &created.links.facilitator, "Facilitator").await?;
-    let mut client = Client::connect(&server.ws_url(&created.board), &f.token, None).await?;
-    let status = std::thread::spawn(move || server.terminate());
+    let room = TestBoard::open(Settings::default()).await?;
+    let (_, mut client) = room.facilitator("Facilitator").await?;
+    let status = std::thread::spawn(move || room.server.terminate());
     let (code, _) = client.closed().await?;
     assert!(client.received.iter().any(|m| matches!(m, ServerMessage::Reconnect { .. })), "told to reconnect");
     assert_eq!(code, 1012, "closed with 'service restart'");

@@ -3,19 +3,13 @@
 
 use minim_shared::wire::ServerMessage;
 use minim_shared::{Command, Phase, Private, Settings, TopicId, Viewer};
-use minim_tests::{Client, Server};
+use minim_tests::{Client, TestBoard};
 
 #[actix_rt::test]
 async fn a_client_that_reconnects_gets_exactly_the_events_it_missed() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
-    let api = server.api();
-    let created = api.create_board("Resume", Settings::default()).await?;
-    let ws = server.ws_url(&created.board);
-    let f = api.join(&created.board, &created.links.facilitator, "Facilitator").await?;
-    let p = api.join(&created.board, &created.links.participant, "Participant").await?;
-    let mut facilitator = Client::connect(&ws, &f.token, None).await?;
-    let mut participant = Client::connect(&ws, &p.token, None).await?;
+    let room = TestBoard::open(Settings::default()).await?;
+    let (_, mut facilitator) = room.facilitator("Facilitator").await?;
+    let (p, mut participant) = room.participant("Participant").await?;
     participant.ok(Command::AddTopic { text: Private::new("mine") }).await?;
 
     // The participant goes away; the others keep working.
@@ -28,7 +22,7 @@ async fn a_client_that_reconnects_gets_exactly_the_events_it_missed() -> anyhow:
     let head = facilitator.ok(Command::PlaceVote { topic: TopicId(2) }).await?;
 
     // Back, with the last sequence number it saw: exactly the missed events, in order.
-    let mut back = Client::connect(&ws, &p.token, Some(&left_at)).await?;
+    let mut back = Client::connect(&room.ws(), &p.token, Some(&left_at)).await?;
     let seqs: Vec<u64> = back
         .received
         .iter()
@@ -53,18 +47,14 @@ async fn a_client_that_reconnects_gets_exactly_the_events_it_missed() -> anyhow:
 
 #[actix_rt::test]
 async fn a_client_far_behind_gets_a_snapshot_and_a_new_client_gets_one_too() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
-    let api = server.api();
-    let created = api.create_board("Snapshot", Settings::default()).await?;
-    let ws = server.ws_url(&created.board);
-    let f = api.join(&created.board, &created.links.facilitator, "Facilitator").await?;
-    let mut facilitator = Client::connect(&ws, &f.token, None).await?;
+    let room = TestBoard::open(Settings::default()).await?;
+    let (f, mut facilitator) = room.facilitator("Facilitator").await?;
     let early = facilitator.board.clone();
+    let ws = room.ws();
 
     // Many people join: far more events than a catch-up replays one by one.
     for i in 0..300 {
-        api.join(&created.board, &created.links.participant, &format!("Person {i}")).await?;
+        room.server.api().join(&room.created.board, &room.created.links.participant, &format!("Person {i}")).await?;
     }
     facilitator.sync_to(minim_shared::Seq(early.seq.0 + 300)).await?;
 
@@ -80,15 +70,11 @@ async fn a_client_far_behind_gets_a_snapshot_and_a_new_client_gets_one_too() -> 
 
 #[actix_rt::test]
 async fn a_client_from_the_future_is_resynced_with_a_snapshot() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
-    let api = server.api();
-    let created = api.create_board("Future", Settings::default()).await?;
-    let ws = server.ws_url(&created.board);
-    let f = api.join(&created.board, &created.links.facilitator, "Facilitator").await?;
-    let mut confused = Client::connect(&ws, &f.token, None).await?.board;
+    let room = TestBoard::open(Settings::default()).await?;
+    let (f, client) = room.facilitator("Facilitator").await?;
+    let mut confused = client.board;
     confused.seq = minim_shared::Seq(confused.seq.0 + 1_000);
-    let client = Client::connect(&ws, &f.token, Some(&confused)).await?;
+    let client = Client::connect(&room.ws(), &f.token, Some(&confused)).await?;
     assert!(matches!(client.received[1], ServerMessage::Snapshot { .. }));
     assert_eq!(client.board.seq.0, 2);
     Ok(())
