@@ -32,6 +32,10 @@ pub struct Config {
     #[arg(long, env = "MINIM_CLIENT_TIMEOUT_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub client_timeout_secs: u64,
 
+    /// Directory of the built browser app (`scripts/build-client` writes `target/web`).
+    #[arg(long, env = "MINIM_WEB_DIR", default_value = "target/web")]
+    pub web_dir: PathBuf,
+
     /// Log format: `text` for people, `json` for log collectors. Levels come from `RUST_LOG`
     /// (default `info`).
     #[arg(long, env = "MINIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -72,6 +76,7 @@ impl fmt::Debug for Config {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("public_url", &self.public_url)
             .field("client_timeout_secs", &self.client_timeout_secs)
+            .field("web_dir", &self.web_dir)
             .field("log_format", &self.log_format)
             .finish()
     }

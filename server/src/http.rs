@@ -105,7 +105,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/boards", web::post().to(create_board))
         .route("/api/boards/{board}/join", web::post().to(join))
         .route("/api/boards/{board}/ws", web::get().to(websocket))
-        .default_service(web::to(not_found));
+        .service(web::scope("/api").default_service(web::to(not_found)));
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

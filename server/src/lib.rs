@@ -5,7 +5,8 @@
 //! | module | role |
 //! |---|---|
 //! | [`config`] | flags and environment |
-//! | [`http`] | routes: create, join, WebSocket upgrade, health |
+//! | [`http`] | API routes: create, join, WebSocket upgrade, health |
+//! | [`web`] | the browser app's files and the security headers |
 //! | [`session`] | one WebSocket connection: hello, commands, heartbeat, fan-in of board messages |
 //! | [`board_task`] | [`board_task::BoardHub`] and one task per live board, which owns its state |
 //! | [`store`] | the [`store::EventLog`] seam and the embedded on-disk log |
@@ -22,8 +23,9 @@ pub mod config;
 pub mod http;
 pub mod session;
 pub mod store;
+pub mod web;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +41,7 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     let tokens = auth::Tokens::load_or_create(config.secret.as_ref(), &config.data_dir)?;
     let store: Arc<dyn store::EventLog> = Arc::new(store::disk::DiskLog::open(&config.data_dir)?);
     let hub = board_task::BoardHub::new(store, shutdown.clone());
+    let app = actix_web::web::Data::new(web::WebApp::load(&config.web_dir)?);
 
     // Bind first so that port 0 resolves before the public URL is derived from it.
     let listener =
@@ -47,13 +50,26 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     let public_url =
         config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
     let client_timeout = Duration::from_secs(config.client_timeout_secs);
-    let state = web::Data::new(http::AppState { hub, tokens, public_url, shutdown: shutdown.clone(), client_timeout });
+    let state = actix_web::web::Data::new(http::AppState {
+        hub,
+        tokens,
+        public_url,
+        shutdown: shutdown.clone(),
+        client_timeout,
+    });
 
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-        .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-        .listen(listener)?
-        .run();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(web::security_headers())
+            .app_data(state.clone())
+            .app_data(app.clone())
+            .configure(http::routes)
+            .configure(web::routes)
+    })
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    .listen(listener)?
+    .run();
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "minim listening on http://{addr}");
 
     let handle = server.handle();

@@ -10,6 +10,10 @@
 //! - [`Api`]: the HTTP API (create a board, join through a link).
 //! - [`Client`]: one WebSocket connection and the board it has folded.
 //! - [`TestBoard`]: the usual start of a test: a server with one fresh board, and joining it.
+//! - [`browser`]: real headless Chromium over WebDriver; [`proxy`]: a network link to cut.
+
+pub mod browser;
+pub mod proxy;
 
 use anyhow::{Context, anyhow, bail};
 use futures_util::{SinkExt, StreamExt};
@@ -36,7 +40,7 @@ pub fn minim_binary() -> &'static Path {
         let out = Process::new(cargo)
             // The same build as `scripts/test`'s (feature unification differs with `-p`), so it is a
             // no-op there rather than a second compile of the server.
-            .args(["build", "--workspace", "--bins", "--message-format=json"])
+            .args(["build", "--workspace", "--exclude", "minim-client", "--bins", "--message-format=json"])
             .stderr(Stdio::inherit())
             .output()
             .expect("cargo runs");
@@ -48,6 +52,13 @@ pub fn minim_binary() -> &'static Path {
             .find_map(|v| v["executable"].as_str().map(PathBuf::from))
             .expect("cargo names the minim executable")
     })
+}
+
+/// The built browser app: `MINIM_WEB_DIR` (scripts/test sets it), else `target/web`.
+pub fn web_dir() -> PathBuf {
+    std::env::var_os("MINIM_WEB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web"))
 }
 
 /// A running `minim` process.
@@ -68,6 +79,8 @@ impl Server {
         let mut child = Process::new(minim_binary())
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .arg("--web-dir")
+            .arg(web_dir())
             .args(extra_args)
             .env("RUST_LOG", "debug")
             .env_remove("MINIM_SECRET")
@@ -124,6 +137,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         bail!("minim did not exit within 5 s of SIGTERM")
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").parse().expect("the server's URL is http://ip:port")
     }
 
     pub fn api(&self) -> Api {
