@@ -1,4 +1,4 @@
 // Loads the WebAssembly app. A file, not an inline script, so the Content-Security-Policy can
 // forbid inline scripts entirely.
 import init from "/minim.js";
-init("/minim_bg.wasm");
+init({ module_or_path: "/minim_bg.wasm" });
