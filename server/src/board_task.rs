@@ -103,6 +103,7 @@ enum Request {
     Execute { actor: Actor, command: Command, reply: oneshot::Sender<Result<Seq, BoardError>> },
     Join { key: LinkKey, name: Option<Private>, reply: oneshot::Sender<Result<Admitted, BoardError>> },
     Subscribe { sub: Subscriber, since: Option<Seq>, reply: oneshot::Sender<Result<(), BoardError>> },
+    Grant { key: LinkKey, reply: oneshot::Sender<Result<Grant, BoardError>> },
     Unsubscribe { conn: ConnId },
 }
 
@@ -130,6 +131,11 @@ impl BoardHandle {
 
     pub async fn join(&self, key: LinkKey, name: Option<Private>) -> Result<Admitted, BoardError> {
         self.ask(|reply| Request::Join { key, name, reply }).await
+    }
+
+    /// What a link's key grants, without joining.
+    pub async fn grant(&self, key: LinkKey) -> Result<Grant, BoardError> {
+        self.ask(|reply| Request::Grant { key, reply }).await
     }
 
     /// Starts following the board: `welcome`, then catch-up (events after `since`, or a
@@ -294,6 +300,7 @@ impl BoardTask {
                 Request::Execute { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Join { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Subscribe { reply, .. } => drop(reply.send(Err(error()))),
+                Request::Grant { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Unsubscribe { .. } => {}
             }
         }
@@ -320,6 +327,9 @@ impl BoardTask {
             }
             Request::Subscribe { sub, since, reply } => {
                 let _ = reply.send(self.subscribe(sub, since));
+            }
+            Request::Grant { key, reply } => {
+                let _ = reply.send(self.grant(&key));
             }
             Request::Unsubscribe { conn } => {
                 self.subscribers.retain(|s| s.conn != conn);
@@ -395,19 +405,25 @@ impl BoardTask {
         self.send_presence();
     }
 
-    async fn join(&mut self, key: LinkKey, name: Option<Private>) -> Result<Admitted, BoardError> {
+    /// What a link's key grants on this board.
+    fn grant(&self, key: &LinkKey) -> Result<Grant, BoardError> {
         let meta = self.meta.as_ref().ok_or(BoardError::NotFound)?;
         let hash = key.hash();
-        let grant = if hash == meta.facilitator_key_sha256 {
-            Grant::Facilitator
-        } else if hash == meta.participant_key_sha256 {
-            Grant::Participant
-        } else if hash == meta.projector_key_sha256 {
-            return Ok(Admitted { grant: Grant::Projector, person: None });
-        } else {
-            return Err(BoardError::BadKey);
+        [
+            (&meta.facilitator_key_sha256, Grant::Facilitator),
+            (&meta.participant_key_sha256, Grant::Participant),
+            (&meta.projector_key_sha256, Grant::Projector),
+        ]
+        .into_iter()
+        .find_map(|(stored, grant)| (*stored == hash).then_some(grant))
+        .ok_or(BoardError::BadKey)
+    }
+
+    async fn join(&mut self, key: LinkKey, name: Option<Private>) -> Result<Admitted, BoardError> {
+        let grant = self.grant(&key)?;
+        let Some(role) = grant.role() else {
+            return Ok(Admitted { grant, person: None });
         };
-        let role = grant.role().expect("facilitator and participant grants have a role");
         let name = name.unwrap_or_default();
         let before = self.board.last_person;
         self.execute(Actor::System, Command::Join { name, role }).await?;

@@ -103,6 +103,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json)
         .route("/healthz", web::get().to(healthz))
         .route("/api/boards", web::post().to(create_board))
+        .route("/api/boards/{board}/link", web::post().to(link))
         .route("/api/boards/{board}/join", web::post().to(join))
         .route("/api/boards/{board}/ws", web::get().to(websocket))
         .service(web::scope("/api").default_service(web::to(not_found)));
@@ -158,6 +159,35 @@ async fn create_board(state: web::Data<AppState>, body: web::Json<CreateBoard>) 
     let link = |key: &LinkKey| format!("{}/b/{}#k={}", state.public_url, id, key.0);
     let links = Links { facilitator: link(&facilitator), participant: link(&participant), projector: link(&projector) };
     Ok(HttpResponse::Created().json(Created { board: id, links }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Link {
+    key: LinkKey,
+}
+
+#[derive(Serialize)]
+struct LinkGrant {
+    grant: auth::Grant,
+}
+
+/// What a link grants, without joining: the app asks for a name only when the link is for a person.
+async fn link(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Link>,
+) -> Result<HttpResponse, ApiError> {
+    let board = board_id(&path)?;
+    let key = body.into_inner().key;
+    let grant = state
+        .hub
+        .with_board(&board, |handle| {
+            let key = key.clone();
+            async move { handle.grant(key).await }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(LinkGrant { grant }))
 }
 
 #[derive(Deserialize)]

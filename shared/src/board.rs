@@ -47,6 +47,9 @@ pub struct Topic {
     pub votes: u32,
     pub status: TopicStatus,
     pub takeaway: Option<Private>,
+    /// When the discussion of this topic ended: wrap-ups list topics in the order discussed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discussed_at: Option<Seq>,
 }
 
 /// Check-in answers once a timebox ended.
@@ -170,6 +173,7 @@ impl Board {
                         votes: 0,
                         status: TopicStatus::Queued,
                         takeaway: None,
+                        discussed_at: None,
                     },
                 );
             }
@@ -277,6 +281,7 @@ impl Board {
             Event::TopicDiscussed { topic } => {
                 if let Some(t) = self.topics.get_mut(topic) {
                     t.status = TopicStatus::Discussed;
+                    t.discussed_at = Some(e.seq);
                 }
                 self.reset_timer();
             }
@@ -371,8 +376,11 @@ impl Board {
         q
     }
 
-    pub fn discussed(&self) -> impl Iterator<Item = &Topic> {
-        self.topics.values().filter(|t| t.status == TopicStatus::Discussed)
+    /// Discussed topics, in the order their discussions ended.
+    pub fn discussed(&self) -> Vec<&Topic> {
+        let mut done: Vec<&Topic> = self.topics.values().filter(|t| t.status == TopicStatus::Discussed).collect();
+        done.sort_by_key(|t| (t.discussed_at, t.id));
+        done
     }
 
     /// Votes `person` has placed in all.

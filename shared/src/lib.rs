@@ -14,6 +14,7 @@
 //! | [`settings`] | [`Settings`] and the named limits |
 //! | [`text`] | [`Private`] text (redacted in `Debug`) and the input normaliser |
 //! | [`ids`] | ids, [`Seq`], [`UnixMillis`] |
+//! | [`present`] | pure presentation logic for the browser: countdown, clock sync, columns, wrap-up export |
 //! | [`wire`] | the WebSocket protocol and its version |
 
 pub mod board;
@@ -21,6 +22,7 @@ pub mod command;
 pub mod decide;
 pub mod event;
 pub mod ids;
+pub mod present;
 pub mod settings;
 pub mod text;
 pub mod wire;

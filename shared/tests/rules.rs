@@ -1240,7 +1240,7 @@ fn moving_on_marks_the_topic_discussed_and_selects_the_next() {
     let board = Given { board }.when(FRAN, Command::MoveOn).then(&[discussed(T3), selected(T1)]);
     let board = Given { board }.when(FRAN, Command::MoveOn).then(&[discussed(T1)]);
     assert_eq!(board.current_topic(), None);
-    assert_eq!(board.discussed().count(), 3);
+    assert_eq!(board.discussed().len(), 3);
     let r = Given { board }.when(FRAN, Command::MoveOn).then_reject(Conflict);
     assert_eq!(r.message, "No topic is under discussion.");
 }

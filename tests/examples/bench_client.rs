@@ -35,7 +35,8 @@ async fn main() -> anyhow::Result<()> {
     let created = server.api().create_board("Bench", minim_shared::Settings::default()).await?;
     let driver = Driver::start().await?;
     let browser = driver.browser().await?;
-    let rendered_at = "const m = performance.getEntriesByName('minim:board-rendered'); return m.length ? m[0].startTime : null";
+    let rendered_at =
+        "const m = performance.getEntriesByName('minim:board-rendered'); return m.length ? m[0].startTime : null";
 
     // A participant who already joined opens the link (a reload): page, app, session, board.
     browser.open(&created.links.participant).await?;

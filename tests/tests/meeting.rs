@@ -125,8 +125,8 @@ async fn a_facilitator_and_three_participants_run_a_whole_meeting() -> anyhow::R
     for c in [&mut *bo, &mut *cy, &mut *di] {
         c.sync_to(head).await?;
         assert_eq!(c.board.phase, Phase::Closed);
-        let discussed: Vec<TopicId> = c.board.discussed().map(|t| t.id).collect();
-        assert_eq!(discussed, vec![t2, t3, t4], "topic 3 was current when wrap-up began");
+        let discussed: Vec<TopicId> = c.board.discussed().iter().map(|t| t.id).collect();
+        assert_eq!(discussed, vec![t2, t4, t3], "in the order discussed; topic 3 was current when wrap-up began");
         assert_eq!(c.board.topics[&t2].takeaway.as_deref(), Some("Ask for a temporary contractor budget"));
         let items: Vec<_> =
             c.board.action_items_for(t2).map(|a| (a.text.as_str().to_owned(), a.owner, a.due.clone())).collect();
