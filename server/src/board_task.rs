@@ -435,10 +435,8 @@ impl BoardTask {
     }
 
     fn subscribe(&mut self, sub: Subscriber, since: Option<Seq>) -> Result<(), BoardError> {
-        if let Some(person) = sub.person() {
-            if !self.board.people.contains_key(&person) {
-                return Err(BoardError::NotMember);
-            }
+        if sub.person().is_some_and(|person| !self.board.people.contains_key(&person)) {
+            return Err(BoardError::NotMember);
         }
         let head = self.board.seq;
         let welcome = ServerMessage::Welcome {

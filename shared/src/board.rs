@@ -223,12 +223,12 @@ impl Board {
                     if let Some(t) = self.topics.get_mut(topic) {
                         t.votes = t.votes.saturating_sub(1);
                     }
-                    if let Some(ballot) = person.and_then(|p| self.ballots.get_mut(&p)) {
-                        if let Some(n) = ballot.get_mut(topic) {
-                            *n = n.saturating_sub(1);
-                            if *n == 0 {
-                                ballot.remove(topic);
-                            }
+                    if let Some(ballot) = person.and_then(|p| self.ballots.get_mut(&p))
+                        && let Some(n) = ballot.get_mut(topic)
+                    {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            ballot.remove(topic);
                         }
                     }
                     self.ballots.retain(|_, b| !b.is_empty());
@@ -306,10 +306,10 @@ impl Board {
     }
 
     fn remove_topic(&mut self, topic: TopicId) {
-        if let Some(t) = self.topics.remove(&topic) {
-            if t.status == TopicStatus::Current {
-                self.reset_timer();
-            }
+        if let Some(t) = self.topics.remove(&topic)
+            && t.status == TopicStatus::Current
+        {
+            self.reset_timer();
         }
         for ballot in self.ballots.values_mut() {
             ballot.remove(&topic);

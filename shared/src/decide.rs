@@ -163,12 +163,12 @@ impl Rules<'_> {
 
     fn join(&self, name: &Private, role: Role) -> Result<Vec<Event>, Rejection> {
         let name = text(name, Lines::One, MAX_NAME_CHARS, "name")?;
-        if role == Role::Facilitator {
-            if let Some(f) = self.board.facilitator() {
-                // The facilitator link always means the same person, on any device.
-                let same = self.board.people.get(&f).is_some_and(|p| p.name == name);
-                return Ok(if same { vec![] } else { vec![Event::PersonRenamed { person: f, name }] });
-            }
+        // The facilitator link always means the same person, on any device.
+        if role == Role::Facilitator
+            && let Some(f) = self.board.facilitator()
+        {
+            let same = self.board.people.get(&f).is_some_and(|p| p.name == name);
+            return Ok(if same { vec![] } else { vec![Event::PersonRenamed { person: f, name }] });
         }
         if self.board.people.len() >= MAX_PEOPLE {
             return reject(Limit, format!("This board is full ({MAX_PEOPLE} people)."));
@@ -485,10 +485,8 @@ impl Rules<'_> {
         if !self.board.people.contains_key(&owner) {
             return reject(NotFound, "The owner is not on this board.");
         }
-        if let Some(due) = due {
-            if !is_calendar_date(due) {
-                return reject(Invalid, "The due date must be a date written YYYY-MM-DD.");
-            }
+        if due.is_some_and(|due| !is_calendar_date(due)) {
+            return reject(Invalid, "The due date must be a date written YYYY-MM-DD.");
         }
         if self.board.action_items.len() >= MAX_ACTION_ITEMS {
             return reject(Limit, format!("The board holds at most {MAX_ACTION_ITEMS} action items."));

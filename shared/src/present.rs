@@ -138,9 +138,9 @@ impl Announcer {
                     Some(format!("Extended: {} left.", spoken_duration(remaining_ms)))
                 } else if secs == 0 || secs == before {
                     None
-                } else if before > 30 && secs <= 30 && secs > 0 && secs % 60 != 0 {
+                } else if before > 30 && secs <= 30 && secs > 0 && !secs.is_multiple_of(60) {
                     Some("30 seconds left.".into())
-                } else if secs / 60 < before.div_ceil(60) && secs % 60 == 0 {
+                } else if secs / 60 < before.div_ceil(60) && secs.is_multiple_of(60) {
                     Some(format!("{} left.", spoken_duration(remaining_ms)))
                 } else {
                     None

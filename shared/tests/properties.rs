@@ -281,7 +281,7 @@ fn fitting(n: u32, b: &Board) -> Command {
     let text = Private::new(format!("words {}", r % 89));
     let answer = [Answer::Up, Answer::Sideways, Answer::Down][r as usize % 3];
     let owner = PersonId(1 + r % 5);
-    let due = (r % 3 == 0).then(|| "2026-03-01".to_owned());
+    let due = r.is_multiple_of(3).then(|| "2026-03-01".to_owned());
     let some = |c: Option<Command>| c.unwrap_or_else(|| next.clone());
     match b.phase {
         Phase::Gathering => match choice {
@@ -290,7 +290,7 @@ fn fitting(n: u32, b: &Board) -> Command {
             14 => some(pick(&all, 0).map(|topic| RemoveTopic { topic })),
             15 => ChangeSettings {
                 settings: Settings {
-                    hide_topics_until_revealed: r % 2 == 0,
+                    hide_topics_until_revealed: r.is_multiple_of(2),
                     hide_totals_until_voting_closes: r % 4 < 2,
                     ..b.settings.clone()
                 },
@@ -314,9 +314,9 @@ fn fitting(n: u32, b: &Board) -> Command {
                 into,
                 text: Some(text),
             })),
-            (_, 4) if r % 8 == 0 => back,
-            (_, 5) if r % 4 == 0 => some(b.current_topic().map(|topic| RemoveTopic { topic })),
-            (_, 6) if r % 4 == 0 => next,
+            (_, 4) if r.is_multiple_of(8) => back,
+            (_, 5) if r.is_multiple_of(4) => some(b.current_topic().map(|topic| RemoveTopic { topic })),
+            (_, 6) if r.is_multiple_of(4) => next,
             (_, 7 | 8) => MoveOn,
             (Timer::Idle, _) => StartTimer,
             (Timer::Running { .. }, 9..=11) => PauseTimer,
