@@ -108,8 +108,15 @@ impl WebApp {
     }
 }
 
+/// GET and HEAD (actix strips the body of a HEAD answer).
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(page)).route("/b/{board}", web::get().to(page)).route("/{file}", web::get().to(file));
+    cfg.route("/", get_or_head().to(page))
+        .route("/b/{board}", get_or_head().to(page))
+        .route("/{file}", get_or_head().to(file));
 }
 
 /// Every page of the app is the same document; the app routes by path.
@@ -119,4 +126,30 @@ async fn page(app: web::Data<WebApp>, req: HttpRequest) -> HttpResponse {
 
 async fn file(app: web::Data<WebApp>, path: web::Path<String>, req: HttpRequest) -> HttpResponse {
     app.respond(&path, &req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{App, test};
+
+    #[actix_web::test]
+    async fn pages_answer_get_and_head_with_security_headers_and_gzip() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<!doctype html><title>minim</title>".repeat(20)).unwrap();
+        let app = web::Data::new(WebApp::load(dir.path()).unwrap());
+        let app = test::init_service(App::new().wrap(security_headers()).app_data(app).configure(routes)).await;
+        let head = test::TestRequest::default().method(actix_web::http::Method::HEAD).uri("/");
+        for req in [test::TestRequest::get().uri("/b/0123"), head] {
+            let res = test::call_service(&app, req.insert_header((header::ACCEPT_ENCODING, "gzip")).to_request()).await;
+            assert!(res.status().is_success());
+            let headers = res.headers();
+            assert_eq!(headers.get(header::CONTENT_SECURITY_POLICY).unwrap(), CONTENT_SECURITY_POLICY);
+            assert_eq!(headers.get(header::REFERRER_POLICY).unwrap(), "no-referrer");
+            assert_eq!(headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+            assert_eq!(headers.get(header::CONTENT_ENCODING).unwrap(), "gzip");
+        }
+        let missing = test::call_service(&app, test::TestRequest::get().uri("/nope.js").to_request()).await;
+        assert_eq!(missing.status(), actix_web::http::StatusCode::NOT_FOUND);
+    }
 }
