@@ -1,58 +1,13 @@
 //! The HTTP API: create a board, and join one through a link's key. Errors come back as the
 //! server's `{code, message}` body, or a message of our own when the server cannot be reached.
 
-use minim_shared::{BoardId, PersonId, Settings};
+use minim_shared::api::{CreateBoard, Join, LinkGrant, LinkKey, LinkQuery};
+pub use minim_shared::api::{Created, Grant, Joined, Links};
+use minim_shared::{Private, Settings};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-
-/// What a link lets its holder be.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Grant {
-    Facilitator,
-    Participant,
-    Projector,
-}
-
-/// The three links of a new board.
-#[derive(Clone, PartialEq, Eq, Debug, Deserialize)]
-pub struct Links {
-    pub facilitator: String,
-    pub participant: String,
-    pub projector: String,
-}
-
-/// The answer to creating a board.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Created {
-    #[allow(dead_code)] // part of the answer; the links already carry it
-    pub board: BoardId,
-    pub links: Links,
-}
-
-/// The answer to joining a board.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Joined {
-    pub token: String,
-    pub person: Option<PersonId>,
-    pub grant: Grant,
-    /// Seconds since the Unix epoch.
-    pub expires_at: u64,
-}
-
-#[derive(Serialize)]
-struct CreateBoard<'a> {
-    title: &'a str,
-    settings: &'a Settings,
-}
-
-#[derive(Serialize)]
-struct Join<'a> {
-    key: &'a str,
-    name: &'a str,
-}
 
 /// The `message` of the server's `{code, message}` error body. The code is not read: the status
 /// says enough here, and reading it would bring a second copy of its decoder into the app.
@@ -76,27 +31,19 @@ impl ApiError {
 }
 
 pub async fn create_board(title: &str, settings: &Settings) -> Result<Created, ApiError> {
-    post("/api/boards", &CreateBoard { title, settings }).await
-}
-
-#[derive(Serialize)]
-struct LinkKey<'a> {
-    key: &'a str,
-}
-
-#[derive(Deserialize)]
-struct LinkGrant {
-    grant: Grant,
+    post("/api/boards", &CreateBoard { title: Private::new(title), settings: settings.clone() }).await
 }
 
 /// What a link's key grants on `board`, without joining.
 pub async fn link_grant(board: &str, key: &str) -> Result<Grant, ApiError> {
-    post::<_, LinkGrant>(&format!("/api/boards/{board}/link"), &LinkKey { key }).await.map(|g| g.grant)
+    let query = LinkQuery { key: LinkKey(key.to_owned()) };
+    post::<_, LinkGrant>(&format!("/api/boards/{board}/link"), &query).await.map(|g| g.grant)
 }
 
 /// Joins `board` with a link key. The projector's key needs no name (send an empty one).
 pub async fn join(board: &str, key: &str, name: &str) -> Result<Joined, ApiError> {
-    post(&format!("/api/boards/{board}/join"), &Join { key, name }).await
+    let join = Join { key: LinkKey(key.to_owned()), name: Some(Private::new(name)) };
+    post(&format!("/api/boards/{board}/join"), &join).await
 }
 
 async fn post<B: Serialize, R: DeserializeOwned>(url: &str, body: &B) -> Result<R, ApiError> {

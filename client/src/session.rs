@@ -22,7 +22,7 @@ pub struct StoredSession {
 impl StoredSession {
     pub fn from_joined(joined: Joined, key: &str) -> StoredSession {
         StoredSession {
-            token: joined.token,
+            token: joined.token.0,
             person: joined.person,
             grant: joined.grant,
             key: Some(key.to_owned()),

@@ -8,7 +8,8 @@
 use crate::config::Secret;
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use minim_shared::{BoardId, PersonId, Role, UnixMillis};
+use minim_shared::api::{Grant, LinkKey};
+use minim_shared::{BoardId, PersonId, UnixMillis};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -20,25 +21,6 @@ pub const TOKEN_TTL_SECS: u64 = 24 * 60 * 60;
 const LEEWAY_SECS: u64 = 30;
 const ISSUER: &str = "minim";
 const AUDIENCE: &str = "minim-board";
-
-/// What a token lets its holder be on a board.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Grant {
-    Facilitator,
-    Participant,
-    Projector,
-}
-
-impl Grant {
-    pub fn role(self) -> Option<Role> {
-        match self {
-            Grant::Facilitator => Some(Role::Facilitator),
-            Grant::Participant => Some(Role::Participant),
-            Grant::Projector => None,
-        }
-    }
-}
 
 /// The claims inside a session token.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -140,27 +122,14 @@ impl Tokens {
     }
 }
 
-/// A capability key from a link. `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct LinkKey(pub String);
-
-impl fmt::Debug for LinkKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("LinkKey(<redacted>)")
-    }
+/// A fresh random link key: 128 bits, hex.
+pub fn new_link_key() -> anyhow::Result<LinkKey> {
+    Ok(LinkKey(hex::encode(random_bytes::<16>()?)))
 }
 
-impl LinkKey {
-    /// A fresh random key: 128 bits, hex.
-    pub fn generate() -> anyhow::Result<LinkKey> {
-        Ok(LinkKey(hex::encode(random_bytes::<16>()?)))
-    }
-
-    /// What is stored instead of the key.
-    pub fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
-    }
+/// What is stored instead of a link key.
+pub fn key_hash(key: &LinkKey) -> String {
+    hex::encode(Sha256::digest(key.0.as_bytes()))
 }
 
 pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
@@ -217,8 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_keys() {
-        assert_eq!(format!("{:?}", LinkKey("abc".into())), "LinkKey(<redacted>)");
+    fn board_ids_are_hex_and_nothing_else() {
         assert!(is_board_id(&new_board_id().unwrap().0));
         assert!(!is_board_id("../../etc/passwd"));
     }

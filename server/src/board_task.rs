@@ -8,10 +8,11 @@
 //! fan-out, and its session resubscribes from the last sequence number it sent, so a slow client
 //! is resynced and never stalls the others.
 
-use crate::auth::{Grant, LinkKey};
+use crate::auth::key_hash;
 use crate::clock;
 use crate::store::{BoardMeta, EventLog, StoreError};
 use bytestring::ByteString;
+use minim_shared::api::{Grant, LinkKey};
 use minim_shared::wire::{ErrorCode, Identity, PROTOCOL_VERSION, ServerMessage};
 use minim_shared::{Actor, Board, BoardId, Command, PersonId, Private, Rejection, Seq, Sequenced, Viewer, decide};
 use std::collections::{BTreeSet, HashMap};
@@ -408,7 +409,7 @@ impl BoardTask {
     /// What a link's key grants on this board.
     fn grant(&self, key: &LinkKey) -> Result<Grant, BoardError> {
         let meta = self.meta.as_ref().ok_or(BoardError::NotFound)?;
-        let hash = key.hash();
+        let hash = key_hash(key);
         [
             (&meta.facilitator_key_sha256, Grant::Facilitator),
             (&meta.participant_key_sha256, Grant::Participant),
@@ -528,9 +529,9 @@ mod tests {
             Board::default().sequence(decide(&Board::default(), Actor::System, &create, clock::now()).unwrap());
         let meta = BoardMeta {
             created_at: clock::now(),
-            facilitator_key_sha256: LinkKey("f".into()).hash(),
-            participant_key_sha256: LinkKey("p".into()).hash(),
-            projector_key_sha256: LinkKey("s".into()).hash(),
+            facilitator_key_sha256: key_hash(&LinkKey("f".into())),
+            participant_key_sha256: key_hash(&LinkKey("p".into())),
+            projector_key_sha256: key_hash(&LinkKey("s".into())),
         };
         store.create(&id, &meta, &events).await.unwrap();
         let hub = BoardHub::new(store, CancellationToken::new());

@@ -1,15 +1,16 @@
 //! HTTP routes: create a board, join it through a link, open its WebSocket, and health.
 
-use crate::auth::{self, LinkKey, Tokens};
+use crate::auth::{self, Tokens};
 use crate::board_task::{BoardError, BoardHub, wire_error};
 use crate::clock;
 use crate::session::{self, SessionContext};
 use crate::store::BoardMeta;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use minim_shared::wire::ErrorCode;
-use minim_shared::{Actor, Board, BoardId, Command, PersonId, Private, Settings, decide};
-use serde::{Deserialize, Serialize};
+use minim_shared::api::{CreateBoard, Created, Join, Joined, LinkGrant, LinkKey, LinkQuery, Links};
+use minim_shared::wire::{ErrorCode, SessionToken};
+use minim_shared::{Actor, Board, BoardId, Command, decide};
+use serde::Serialize;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -117,27 +118,6 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBoard {
-    title: Private,
-    #[serde(default)]
-    settings: Settings,
-}
-
-#[derive(Serialize)]
-struct Links {
-    facilitator: String,
-    participant: String,
-    projector: String,
-}
-
-#[derive(Serialize)]
-struct Created {
-    board: BoardId,
-    links: Links,
-}
-
 async fn create_board(state: web::Data<AppState>, body: web::Json<CreateBoard>) -> Result<HttpResponse, ApiError> {
     let CreateBoard { title, settings } = body.into_inner();
     let now = clock::now();
@@ -145,14 +125,14 @@ async fn create_board(state: web::Data<AppState>, body: web::Json<CreateBoard>) 
         .map_err(|r| ApiError::from(BoardError::Rejected(r)))?;
     let events = Board::default().sequence(events);
     let id = auth::new_board_id().map_err(internal)?;
-    let facilitator = LinkKey::generate().map_err(internal)?;
-    let participant = LinkKey::generate().map_err(internal)?;
-    let projector = LinkKey::generate().map_err(internal)?;
+    let facilitator = auth::new_link_key().map_err(internal)?;
+    let participant = auth::new_link_key().map_err(internal)?;
+    let projector = auth::new_link_key().map_err(internal)?;
     let meta = BoardMeta {
         created_at: now,
-        facilitator_key_sha256: facilitator.hash(),
-        participant_key_sha256: participant.hash(),
-        projector_key_sha256: projector.hash(),
+        facilitator_key_sha256: auth::key_hash(&facilitator),
+        participant_key_sha256: auth::key_hash(&participant),
+        projector_key_sha256: auth::key_hash(&projector),
     };
     state.hub.store().create(&id, &meta, &events).await.map_err(|e| internal(e.into()))?;
     tracing::info!(board = %id, "board created");
@@ -161,22 +141,11 @@ async fn create_board(state: web::Data<AppState>, body: web::Json<CreateBoard>) 
     Ok(HttpResponse::Created().json(Created { board: id, links }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Link {
-    key: LinkKey,
-}
-
-#[derive(Serialize)]
-struct LinkGrant {
-    grant: auth::Grant,
-}
-
 /// What a link grants, without joining: the app asks for a name only when the link is for a person.
 async fn link(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<Link>,
+    body: web::Json<LinkQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let board = board_id(&path)?;
     let key = body.into_inner().key;
@@ -188,25 +157,6 @@ async fn link(
         })
         .await?;
     Ok(HttpResponse::Ok().json(LinkGrant { grant }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Join {
-    key: LinkKey,
-    /// Required for people; ignored for the projector link.
-    #[serde(default)]
-    name: Option<Private>,
-}
-
-#[derive(Serialize)]
-struct Joined {
-    token: String,
-    board: BoardId,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    person: Option<PersonId>,
-    grant: auth::Grant,
-    expires_at: u64,
 }
 
 async fn join(
@@ -225,7 +175,13 @@ async fn join(
         .await?;
     let (token, expires_at) = state.tokens.issue(&board, admitted.person, admitted.grant, clock::now());
     tracing::info!(board = %board, grant = ?admitted.grant, "joined");
-    Ok(HttpResponse::Ok().json(Joined { token, board, person: admitted.person, grant: admitted.grant, expires_at }))
+    Ok(HttpResponse::Ok().json(Joined {
+        token: SessionToken(token),
+        board,
+        person: admitted.person,
+        grant: admitted.grant,
+        expires_at,
+    }))
 }
 
 async fn websocket(

@@ -1,11 +1,12 @@
 //! One WebSocket connection: hello and token check, then a single loop over the client's frames,
 //! the board's outbound queue, a heartbeat and shutdown.
 
-use crate::auth::{Grant, Tokens};
+use crate::auth::Tokens;
 use crate::board_task::{BoardError, BoardHub, ConnId, OUTBOUND_QUEUE, Outbound, Subscriber, wire_error};
 use crate::clock;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
+use minim_shared::api::Grant;
 use minim_shared::wire::{
     ClientMessage, ErrorCode, Identity, MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, close,
 };

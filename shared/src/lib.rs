@@ -16,7 +16,9 @@
 //! | [`ids`] | ids, [`Seq`], [`UnixMillis`] |
 //! | [`present`] | pure presentation logic for the browser: countdown, clock sync, columns, wrap-up export |
 //! | [`wire`] | the WebSocket protocol and its version |
+//! | [`api`] | the HTTP API's request and answer bodies |
 
+pub mod api;
 pub mod board;
 pub mod command;
 pub mod decide;

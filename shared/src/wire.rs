@@ -36,6 +36,12 @@ pub const MAX_CLIENT_FRAME_BYTES: usize = 16 * 1024;
 #[serde(transparent)]
 pub struct SessionToken(pub String);
 
+impl AsRef<str> for SessionToken {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Debug for SessionToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SessionToken(<redacted>)")

@@ -17,8 +17,10 @@ pub mod proxy;
 
 use anyhow::{Context, anyhow, bail};
 use futures_util::{SinkExt, StreamExt};
+use minim_shared::api::{CreateBoard, Join, Links};
+pub use minim_shared::api::{Created, Joined};
 use minim_shared::wire::{ClientMessage, ErrorCode, Identity, PROTOCOL_VERSION, ServerMessage, SessionToken};
-use minim_shared::{Board, BoardId, Command, PersonId, Seq, Settings};
+use minim_shared::{Board, BoardId, Command, PersonId, Private, Seq, Settings};
 use serde::Deserialize;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -160,33 +162,6 @@ impl Drop for Server {
     }
 }
 
-/// The links a new board comes with.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Links {
-    pub facilitator: String,
-    pub participant: String,
-    pub projector: String,
-}
-
-impl Links {
-    /// The capability key in a link (after `#k=`).
-    pub fn key(link: &str) -> String {
-        link.split_once("#k=").map(|(_, k)| k.to_owned()).expect("links carry a key")
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Created {
-    pub board: BoardId,
-    pub links: Links,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Joined {
-    pub token: String,
-    pub person: Option<PersonId>,
-}
-
 /// An HTTP error answer: status and the `{code, message}` body.
 #[derive(Debug, Deserialize)]
 pub struct HttpError {
@@ -221,12 +196,14 @@ impl Api {
     }
 
     pub async fn create_board(&self, title: &str, settings: Settings) -> anyhow::Result<Created> {
-        let body = self.post("/api/boards", serde_json::json!({ "title": title, "settings": settings })).await?;
+        let request = CreateBoard { title: Private::new(title), settings };
+        let body = self.post("/api/boards", serde_json::to_value(request)?).await?;
         Ok(serde_json::from_value(body.map_err(|e| anyhow!("create failed: {e:?}"))?)?)
     }
 
     pub async fn try_join(&self, board: &BoardId, link: &str, name: &str) -> anyhow::Result<Result<Joined, HttpError>> {
-        let body = serde_json::json!({ "key": Links::key(link), "name": name });
+        let join = Join { key: Links::key(link).expect("links carry a key"), name: Some(Private::new(name)) };
+        let body = serde_json::to_value(join)?;
         Ok(self
             .post(&format!("/api/boards/{board}/join"), body)
             .await?
@@ -261,7 +238,8 @@ pub struct Refusal {
 
 impl Client {
     /// Connects, says hello and folds the catch-up until it is at the head the server announced.
-    pub async fn connect(ws_url: &str, token: &str, since: Option<&Board>) -> anyhow::Result<Client> {
+    pub async fn connect(ws_url: &str, token: impl AsRef<str>, since: Option<&Board>) -> anyhow::Result<Client> {
+        let token = token.as_ref();
         let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.context("while connecting")?;
         let hello = ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,

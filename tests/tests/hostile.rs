@@ -20,7 +20,7 @@ async fn meeting() -> anyhow::Result<Meeting> {
     let (_, mut facilitator) = room.facilitator("Facilitator").await?;
     let (p, participant) = room.participant("Participant").await?;
     facilitator.ok(Command::AddTopic { text: Private::new("a topic") }).await?;
-    Ok(Meeting { room, facilitator, participant, participant_token: p.token })
+    Ok(Meeting { room, facilitator, participant, participant_token: p.token.0 })
 }
 
 impl Meeting {
@@ -196,11 +196,11 @@ async fn forged_and_misdirected_tokens_are_refused() -> anyhow::Result<()> {
     let other = Server::start(other_dir.path())?;
     let elsewhere = other.api().create_board("Elsewhere", Settings::default()).await?;
     let foreign = other.api().join(&elsewhere.board, &elsewhere.links.facilitator, "Mallory").await?;
-    assert_eq!(refused_at_hello(&ws, &foreign.token).await?, ErrorCode::Unauthorized, "another server's secret");
+    assert_eq!(refused_at_hello(&ws, &foreign.token.0).await?, ErrorCode::Unauthorized, "another server's secret");
 
     // A real token of this server, but for another board.
     let second = m.room.server.api().create_board("Second", Settings::default()).await?;
-    let second_token = m.room.server.api().join(&second.board, &second.links.facilitator, "F").await?.token;
+    let second_token = m.room.server.api().join(&second.board, &second.links.facilitator, "F").await?.token.0;
     assert_eq!(refused_at_hello(&ws, &second_token).await?, ErrorCode::Unauthorized);
 
     // And the close code says so.

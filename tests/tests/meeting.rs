@@ -156,7 +156,7 @@ async fn a_facilitator_and_three_participants_run_a_whole_meeting() -> anyhow::R
         "Borislav",
         "Cyrille",
         "Dimitra",
-        &ada.token,
+        &ada.token.0,
     ] {
         assert!(!logs.contains(secret), "the log mentions {secret:?}");
     }
