@@ -81,7 +81,9 @@ async fn main() -> anyhow::Result<()> {
     println!("| board rendered after opening a participant link (joined before), median of {RUNS} | {p:.0} ms |");
     println!("| board rendered after opening the projector link, median of {RUNS} | {r:.0} ms |");
     println!("| runs, first visit (ms) | {first_visit:.0?} |");
-    println!("| board rendered on a first visit (fresh browser profile, projector link), median of {RUNS} | {f:.0} ms |");
+    println!(
+        "| board rendered on a first visit (fresh browser profile, projector link), median of {RUNS} | {f:.0} ms |"
+    );
     let json = serde_json::json!({
         "wasm_gzip_bytes": wasm, "js_gzip_bytes": js, "wasm_raw_bytes": raw_wasm,
         "participant_render_ms": participant, "projector_render_ms": projector,
