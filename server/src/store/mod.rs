@@ -1,11 +1,13 @@
 //! Where boards live: each board's event log and its access metadata.
 //!
 //! [`EventLog`] is the small seam between the board tasks and storage. The embedded
-//! [`disk::DiskLog`] is the default; a Redis-backed log shares live boards between nodes (later).
+//! [`disk::DiskLog`] is the default; [`redis::RedisLog`] keeps boards in Redis so that several nodes
+//! can share live boards (not wired into the server yet; fan-out between nodes comes with it).
 //! Appends are compare-and-append: the caller names the sequence number its events follow, and the
 //! log refuses if it has moved on, so two writers can never both extend a board.
 
 pub mod disk;
+pub mod redis;
 
 use futures_util::future::BoxFuture;
 use minim_shared::{BoardId, Seq, Sequenced, UnixMillis};
