@@ -10,6 +10,7 @@
 
 use crate::auth::key_hash;
 use crate::clock;
+use crate::metrics::Metrics;
 use crate::store::{BoardMeta, EventLog, StoreError};
 use bytestring::ByteString;
 use minim_shared::api::{Grant, LinkKey};
@@ -158,6 +159,7 @@ impl BoardHandle {
 /// The registry of live board tasks.
 pub struct BoardHub {
     store: Arc<dyn EventLog>,
+    metrics: Arc<crate::metrics::Metrics>,
     /// Live tasks by board. A std mutex: held only to look up, insert or remove, never across IO.
     tasks: std::sync::Mutex<HashMap<BoardId, BoardHandle>>,
     generations: std::sync::atomic::AtomicU64,
@@ -166,11 +168,21 @@ pub struct BoardHub {
 
 impl BoardHub {
     pub fn new(store: Arc<dyn EventLog>, shutdown: CancellationToken) -> Arc<BoardHub> {
-        Arc::new(BoardHub { store, tasks: Default::default(), generations: Default::default(), shutdown })
+        Arc::new(BoardHub {
+            store,
+            metrics: Default::default(),
+            tasks: Default::default(),
+            generations: Default::default(),
+            shutdown,
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn EventLog> {
         &self.store
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// The board's task, started (and loading) if it was not running.
@@ -258,6 +270,7 @@ impl BoardTask {
             Ok(true) => {}
             Ok(false) => return self.stop(|| BoardError::NotFound).await,
             Err(e) => {
+                Metrics::add(&self.hub.metrics.store_errors, 1);
                 tracing::error!(board = %self.id, error = %e, "could not load a board");
                 return self.stop(|| BoardError::Unavailable).await;
             }
@@ -356,6 +369,7 @@ impl BoardTask {
                     self.catch_up_from_store().await?;
                 }
                 Err(e) => {
+                    Metrics::add(&self.hub.metrics.store_errors, 1);
                     tracing::error!(board = %self.id, command = command.kind(), error = %e, "could not store events");
                     return Err(BoardError::Unavailable);
                 }
@@ -375,6 +389,7 @@ impl BoardTask {
 
     /// Applies stored events and fans them out.
     fn record(&mut self, events: Vec<Sequenced>) {
+        Metrics::add(&self.hub.metrics.events, events.len() as u64);
         for e in &events {
             self.board.apply(e);
         }
@@ -400,7 +415,7 @@ impl BoardTask {
                     (Some(private), Some(person)) if Some(person) == privileged => private.clone(),
                     _ => public.clone(),
                 };
-                deliver(&self.id, sub, out)
+                deliver(&self.id, &self.hub.metrics, sub, out)
             });
         }
         self.send_presence();
@@ -480,18 +495,19 @@ impl BoardTask {
         }
         self.presence = now;
         let out = Outbound::message(&ServerMessage::Presence { connected: self.presence.iter().copied().collect() });
-        let id = &self.id;
-        self.subscribers.retain(|sub| deliver(id, sub, out.clone()));
+        let (id, metrics) = (&self.id, &self.hub.metrics);
+        self.subscribers.retain(|sub| deliver(id, metrics, sub, out.clone()));
         // Dropping a lagging subscriber above may change presence again; the next change sends it.
     }
 }
 
 /// Queues `out` for one subscriber; `false` drops the subscriber (gone, or too far behind: its
 /// session notices the closed queue and resubscribes from its last sequence number).
-fn deliver(board: &BoardId, sub: &Subscriber, out: Outbound) -> bool {
+fn deliver(board: &BoardId, metrics: &Metrics, sub: &Subscriber, out: Outbound) -> bool {
     match sub.tx.try_send(out) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
+            Metrics::add(&metrics.clients_resynced, 1);
             tracing::info!(board = %board, conn = sub.conn, "client fell behind; it will resync");
             false
         }

@@ -103,6 +103,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     });
     cfg.app_data(json)
         .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
         .route("/api/boards", web::post().to(create_board))
         .route("/api/boards/{board}/link", web::post().to(link))
         .route("/api/boards/{board}/join", web::post().to(join))
@@ -114,8 +116,27 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(StatusCode::NOT_FOUND, minim_shared::RejectCode::NotFound.into(), "There is nothing here."))
 }
 
+/// The process is alive.
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+/// The node can serve: its store takes writes.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.hub.store().ready().await {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("not ready: the event store is unavailable\n")
+        }
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let text = state.hub.metrics().render(state.hub.live_boards());
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text)
 }
 
 async fn create_board(state: web::Data<AppState>, body: web::Json<CreateBoard>) -> Result<HttpResponse, ApiError> {
@@ -135,6 +156,8 @@ async fn create_board(state: web::Data<AppState>, body: web::Json<CreateBoard>) 
         projector_key_sha256: auth::key_hash(&projector),
     };
     state.hub.store().create(&id, &meta, &events).await.map_err(|e| internal(e.into()))?;
+    crate::metrics::Metrics::add(&state.hub.metrics().boards_created, 1);
+    crate::metrics::Metrics::add(&state.hub.metrics().events, events.len() as u64);
     tracing::info!(board = %id, "board created");
     let link = |key: &LinkKey| format!("{}/b/{}#k={}", state.public_url, id, key.0);
     let links = Links { facilitator: link(&facilitator), participant: link(&participant), projector: link(&projector) };

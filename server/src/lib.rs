@@ -11,6 +11,7 @@
 //! | [`board_task`] | [`board_task::BoardHub`] and one task per live board, which owns its state |
 //! | [`store`] | the [`store::EventLog`] seam and the embedded on-disk log |
 //! | [`auth`] | link keys and session tokens |
+//! | [`metrics`] | operational counters for `/metrics` (nothing from a board in them) |
 //! | [`clock`] | the wall clock handed to the rules |
 //!
 //! Nothing here logs what people wrote or their names: logs carry board ids, connection numbers,
@@ -21,6 +22,7 @@ pub mod board_task;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod session;
 pub mod store;
 pub mod web;

@@ -53,7 +53,9 @@ pub async fn run(session: Session, stream: actix_ws::MessageStream, ctx: Session
         .aggregate_continuations()
         .max_continuation_size(MAX_CLIENT_FRAME_BYTES);
     let mut conn_state = Connection { session, stream, ctx, conn, last_heard: Instant::now() };
+    conn_state.ctx.hub.metrics().connections.fetch_add(1, Ordering::Relaxed);
     let end = conn_state.serve().await;
+    conn_state.ctx.hub.metrics().connections.fetch_sub(1, Ordering::Relaxed);
     // Leave the board at once, so everyone else's presence is right without waiting for an event.
     conn_state.ctx.hub.unsubscribe(&conn_state.ctx.board, conn);
     if let End::Close(reason) = end {
@@ -300,10 +302,15 @@ impl Connection {
                 while let Ok(out) = following.rx.try_recv() {
                     self.write(following, out).await?;
                 }
+                let metrics = self.ctx.hub.metrics();
                 let answer = match result {
-                    Ok(seq) => ServerMessage::Accepted { id, seq },
+                    Ok(seq) => {
+                        crate::metrics::Metrics::add(&metrics.commands_accepted, 1);
+                        ServerMessage::Accepted { id, seq }
+                    }
                     Err(e) => {
                         let (code, message) = wire_error(&e);
+                        metrics.rejected(code);
                         tracing::debug!(conn = self.conn, command = kind, code = ?code, "command rejected");
                         ServerMessage::Rejected { id, code, message }
                     }

@@ -195,6 +195,18 @@ impl Api {
         }
     }
 
+    /// A GET: the status and the body as text.
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let mut response = awc::Client::new()
+            .get(format!("{}{}", self.url, path))
+            .timeout(PATIENCE)
+            .send()
+            .await
+            .map_err(|e| anyhow!("GET {path}: {e}"))?;
+        let body = response.body().await.map_err(|e| anyhow!("GET {path}: body: {e}"))?;
+        Ok((response.status().as_u16(), String::from_utf8_lossy(&body).into_owned()))
+    }
+
     pub async fn create_board(&self, title: &str, settings: Settings) -> anyhow::Result<Created> {
         let request = CreateBoard { title: Private::new(title), settings };
         let body = self.post("/api/boards", serde_json::to_value(request)?).await?;

@@ -225,6 +225,17 @@ impl EventLog for DiskLog {
         }
         .boxed()
     }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            // A real write, not a look: a full or read-only disk must show as not ready.
+            let probe = self.root.join(".ready");
+            blocking(move || std::fs::write(&probe, b"ok").context("while writing the readiness probe"))
+                .await
+                .map_err(StoreError::Unavailable)
+        }
+        .boxed()
+    }
 }
 
 #[cfg(test)]

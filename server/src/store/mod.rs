@@ -63,4 +63,7 @@ pub trait EventLog: Send + Sync + 'static {
         after: Seq,
         events: &'a [Sequenced],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Whether the store can take writes right now (for `/readyz`).
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }

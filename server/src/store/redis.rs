@@ -205,6 +205,15 @@ impl EventLog for RedisLog {
         }
         .boxed()
     }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            let mut conn = self.conn.clone();
+            let _: String = redis::cmd("PING").query_async(&mut conn).await.context("while pinging Redis")?;
+            Ok(())
+        }
+        .boxed()
+    }
 }
 
 #[cfg(test)]

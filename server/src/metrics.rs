@@ -1,0 +1,123 @@
+//! Operational counters, served at `/metrics` in the Prometheus text format.
+//!
+//! Labels never carry anything from a board: no board ids, names or text, only fixed words such
+//! as an error code. Plain atomics: each counter is independent, and a scrape that sees them a
+//! moment apart is fine.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+#[derive(Default)]
+pub struct Metrics {
+    /// Open WebSocket connections.
+    pub connections: AtomicI64,
+    pub boards_created: AtomicU64,
+    /// Events stored and fanned out.
+    pub events: AtomicU64,
+    pub commands_accepted: AtomicU64,
+    /// Rejected commands by wire error code (a fixed, small set).
+    commands_rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Clients dropped from a fan-out for falling behind (they resync).
+    pub clients_resynced: AtomicU64,
+    /// Failed reads or writes of the event store.
+    pub store_errors: AtomicU64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self, code: minim_shared::wire::ErrorCode) {
+        let code = error_code_name(code);
+        *self.commands_rejected.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1;
+    }
+
+    /// The text exposition format; `live_boards` is read from the hub at scrape time.
+    pub fn render(&self, live_boards: usize) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        };
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
+        metric(
+            "minim_connections",
+            "gauge",
+            "Open WebSocket connections.",
+            self.connections.load(Ordering::Relaxed).to_string(),
+        );
+        metric("minim_live_boards", "gauge", "Boards with a running task on this node.", live_boards.to_string());
+        metric("minim_boards_created_total", "counter", "Boards created on this node.", get(&self.boards_created));
+        metric("minim_events_total", "counter", "Events stored and fanned out by this node.", get(&self.events));
+        metric("minim_commands_accepted_total", "counter", "Commands accepted.", get(&self.commands_accepted));
+        metric(
+            "minim_clients_resynced_total",
+            "counter",
+            "Clients dropped from a fan-out for falling behind.",
+            get(&self.clients_resynced),
+        );
+        metric(
+            "minim_store_errors_total",
+            "counter",
+            "Failed reads or writes of the event store.",
+            get(&self.store_errors),
+        );
+        let _ = writeln!(out, "# HELP minim_commands_rejected_total Commands rejected, by error code.");
+        let _ = writeln!(out, "# TYPE minim_commands_rejected_total counter");
+        for (code, n) in self.commands_rejected.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "minim_commands_rejected_total{{code=\"{code}\"}} {n}");
+        }
+        out
+    }
+}
+
+/// The wire name of an error code (`"vote_limit"`, `"unavailable"`, ...).
+fn error_code_name(code: minim_shared::wire::ErrorCode) -> &'static str {
+    use minim_shared::RejectCode as R;
+    use minim_shared::wire::ErrorCode as E;
+    match code {
+        E::BadMessage => "bad_message",
+        E::TooLarge => "too_large",
+        E::UnsupportedProtocol => "unsupported_protocol",
+        E::Unauthorized => "unauthorized",
+        E::BoardNotFound => "board_not_found",
+        E::NotHello => "not_hello",
+        E::Unavailable => "unavailable",
+        E::Lagging => "lagging",
+        E::Rule(R::Forbidden) => "forbidden",
+        E::Rule(R::WrongPhase) => "wrong_phase",
+        E::Rule(R::NotFound) => "not_found",
+        E::Rule(R::VoteLimit) => "vote_limit",
+        E::Rule(R::Invalid) => "invalid",
+        E::Rule(R::Limit) => "limit",
+        E::Rule(R::Conflict) => "conflict",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_names_match_the_wire() {
+        use minim_shared::wire::ErrorCode;
+        for code in
+            [ErrorCode::BadMessage, ErrorCode::Rule(minim_shared::RejectCode::VoteLimit), ErrorCode::Unavailable]
+        {
+            assert_eq!(serde_json::to_value(code).unwrap(), error_code_name(code));
+        }
+    }
+
+    #[test]
+    fn renders_the_text_format() {
+        let m = Metrics::default();
+        Metrics::add(&m.events, 3);
+        m.rejected(minim_shared::wire::ErrorCode::Rule(minim_shared::RejectCode::Forbidden));
+        let text = m.render(2);
+        assert!(text.contains("minim_events_total 3\n"), "{text}");
+        assert!(text.contains("minim_live_boards 2\n"));
+        assert!(text.contains("minim_commands_rejected_total{code=\"forbidden\"} 1\n"));
+    }
+}
