@@ -241,29 +241,7 @@ impl EventLog for DiskLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use minim_shared::{Event, PersonId, Private, Role, Settings, UnixMillis};
-
-    fn board() -> BoardId {
-        BoardId("00112233445566778899aabbccddeeff".into())
-    }
-
-    fn meta() -> BoardMeta {
-        BoardMeta {
-            created_at: UnixMillis(1),
-            facilitator_key_sha256: "f".into(),
-            participant_key_sha256: "p".into(),
-            projector_key_sha256: "s".into(),
-        }
-    }
-
-    fn event(seq: u64) -> Sequenced {
-        let event = if seq == 1 {
-            Event::BoardCreated { title: Private::new("t"), settings: Settings::default() }
-        } else {
-            Event::PersonJoined { person: PersonId(seq as u32), name: Private::new("n"), role: Role::Participant }
-        };
-        Sequenced { seq: Seq(seq), event }
-    }
+    use crate::store::fixtures::{board, event, meta};
 
     #[tokio::test]
     async fn events_survive_reopening_and_appends_are_compare_and_append() {

@@ -7,6 +7,8 @@
 //! log refuses if it has moved on, so two writers can never both extend a board.
 
 pub mod disk;
+#[cfg(test)]
+mod fixtures;
 pub mod redis;
 
 use futures_util::future::BoxFuture;

@@ -219,7 +219,8 @@ impl EventLog for RedisLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use minim_shared::{Event, PersonId, Private, Role, Settings, UnixMillis};
+    use crate::store::fixtures::{board, event, meta};
+    use minim_shared::{Event, PersonId, Private, Role};
     use std::process::{Child, Command, Stdio};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -272,28 +273,6 @@ mod tests {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-
-    fn board() -> BoardId {
-        BoardId("00112233445566778899aabbccddeeff".into())
-    }
-
-    fn meta() -> BoardMeta {
-        BoardMeta {
-            created_at: UnixMillis(1),
-            facilitator_key_sha256: "f".into(),
-            participant_key_sha256: "p".into(),
-            projector_key_sha256: "s".into(),
-        }
-    }
-
-    fn event(seq: u64) -> Sequenced {
-        let event = if seq == 1 {
-            Event::BoardCreated { title: Private::new("t"), settings: Settings::default() }
-        } else {
-            Event::PersonJoined { person: PersonId(seq as u32), name: Private::new("n"), role: Role::Participant }
-        };
-        Sequenced { seq: Seq(seq), event }
     }
 
     #[tokio::test]
