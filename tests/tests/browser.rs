@@ -201,6 +201,9 @@ async fn a_facilitator_creates_a_board_from_the_start_page() -> anyhow::Result<(
     let fay = driver.browser().await?;
     fay.open(&server.url).await?;
     fay.fill("[data-test=board-title]", "Thursday Mini-M").await?;
+    fay.fill("[data-test=votes-per-person]", "2").await?;
+    fay.fill("[data-test=max-votes-per-topic]", "2").await?;
+    fay.fill("[data-test=timebox-minutes]", "0.5").await?;
     fay.click("[data-test=create-board]").await?;
     let links = [
         fay.text("[data-test=facilitator-link]").await?,
@@ -217,6 +220,10 @@ async fn a_facilitator_creates_a_board_from_the_start_page() -> anyhow::Result<(
     fay.click("[data-test=join]").await?;
     fay.find("[data-test=facilitator-controls]").await?;
     fay.until_text("[data-test=phase]", "the board's phase", |t| !t.is_empty()).await?;
+    // The settings chosen on the start page are the board's: two votes each.
+    add_topic(&fay, "Settings check").await?;
+    fay.click("[data-test=phase-next]").await?;
+    fay.until_text("[data-test=votes-left]", "2 votes to place", |t| t.contains('2')).await?;
     fay.close().await;
     Ok(())
 }

@@ -104,46 +104,15 @@ fn CreateForm(created: RwSignal<Option<Links>>) -> AnyView {
             <fieldset class="settings">
                 <legend>"How the meeting runs"</legend>
                 <div class="settings-grid">
-                    <div class="field">
-                        <label for="votes-per-person">"Votes per person"</label>
-                        <input
-                            id="votes-per-person"
-                            type="number"
-                            inputmode="numeric"
-                            min="1"
-                            max=MAX_VOTES_PER_PERSON
-                            data-test="votes-per-person"
-                            prop:value=rx(move || votes.get())
-                            on:input=move |ev| votes.set(event_target_value(&ev))
-                        />
-                    </div>
-                    <div class="field">
-                        <label for="max-votes-per-topic">"Most votes on one topic"</label>
-                        <input
-                            id="max-votes-per-topic"
-                            type="number"
-                            inputmode="numeric"
-                            min="1"
-                            max=MAX_VOTES_PER_PERSON
-                            data-test="max-votes-per-topic"
-                            prop:value=rx(move || per_topic.get())
-                            on:input=move |ev| per_topic.set(event_target_value(&ev))
-                        />
-                    </div>
-                    <div class="field">
-                        <label for="timebox-minutes">"Timebox (minutes)"</label>
-                        <input
-                            id="timebox-minutes"
-                            type="number"
-                            inputmode="decimal"
-                            min="0.1"
-                            max="60"
-                            step="any"
-                            data-test="timebox-minutes"
-                            prop:value=rx(move || minutes.get())
-                            on:input=move |ev| minutes.set(event_target_value(&ev))
-                        />
-                    </div>
+                    <NumberField id="votes-per-person" label="Votes per person" value=votes min="1" max=MAX_VOTES_PER_PERSON.to_string()/>
+                    <NumberField
+                        id="max-votes-per-topic"
+                        label="Most votes on one topic"
+                        value=per_topic
+                        min="1"
+                        max=MAX_VOTES_PER_PERSON.to_string()
+                    />
+                    <NumberField id="timebox-minutes" label="Timebox (minutes)" value=minutes min="0.1" max="60" decimal=true/>
                 </div>
                 <div class="check">
                     <input
@@ -242,6 +211,36 @@ fn LinkRow(title: &'static str, help: &'static str, url: String, test: &'static 
                     })}
                 </button>
             </div>
+        </div>
+    }
+    .into_any()
+}
+
+/// A labelled number input bound to `value`; `id` is also its `data-test` name. `decimal` allows
+/// fractions (any step) and asks phones for a decimal keypad.
+#[component]
+fn NumberField(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    #[prop(into)] min: String,
+    #[prop(into)] max: String,
+    #[prop(optional)] decimal: bool,
+) -> AnyView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                type="number"
+                inputmode=if decimal { "decimal" } else { "numeric" }
+                step=if decimal { "any" } else { "1" }
+                min=min
+                max=max
+                data-test=id
+                prop:value=rx(move || value.get())
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
         </div>
     }
     .into_any()
