@@ -10,9 +10,11 @@
 //! - [`Api`]: the HTTP API (create a board, join through a link).
 //! - [`Client`]: one WebSocket connection and the board it has folded.
 //! - [`TestBoard`]: the usual start of a test: a server with one fresh board, and joining it.
+//! - [`cluster`]: several nodes sharing one real `redis-server`, which a test can stop and wipe.
 //! - [`browser`]: real headless Chromium over WebDriver; [`proxy`]: a network link to cut.
 
 pub mod browser;
+pub mod cluster;
 pub mod proxy;
 
 use anyhow::{Context, anyhow, bail};
