@@ -81,10 +81,17 @@ impl Tokens {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let bytes = random_bytes::<32>()?;
-                write_private_file(&path, hex::encode(bytes).as_bytes())
-                    .with_context(|| format!("while writing a new signing secret to {}", path.display()))?;
-                tracing::info!(path = %path.display(), "generated a new signing secret");
-                Ok(Tokens::new(&bytes))
+                match publish_private_file(&path, hex::encode(bytes).as_bytes()) {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "generated a new signing secret");
+                        Ok(Tokens::new(&bytes))
+                    }
+                    // Another node sharing this directory generated it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Tokens::load_or_create(None, data_dir),
+                    Err(e) => {
+                        Err(e).with_context(|| format!("while writing a new signing secret to {}", path.display()))
+                    }
+                }
             }
             Err(e) => Err(e).with_context(|| format!("while reading {}", path.display())),
         }
@@ -148,15 +155,24 @@ pub fn is_board_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// Writes a file readable only by this user, whole or not at all: it is written under a
+/// temporary name and then linked into place, which fails with `AlreadyExists` if another process
+/// (a node sharing the directory) got there first. Readers never see it half-written.
+fn publish_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let nonce = random_bytes::<8>().map_err(std::io::Error::other)?;
+    let tmp = path.with_extension(format!("tmp.{}", hex::encode(nonce)));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 #[cfg(test)]
@@ -183,6 +199,22 @@ mod tests {
         let long_ago = UnixMillis(crate::clock::now().0 - (TOKEN_TTL_SECS + 120) * 1000);
         let (token, _) = tokens.issue(&board(), Some(PersonId(3)), Grant::Participant, long_ago);
         assert!(tokens.verify(&token, &board()).is_err());
+    }
+
+    #[test]
+    fn nodes_sharing_a_data_directory_generate_one_secret_between_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let nodes: Vec<Tokens> = std::thread::scope(|scope| {
+            let starts: Vec<_> =
+                (0..8).map(|_| scope.spawn(|| Tokens::load_or_create(None, dir.path()).unwrap())).collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        let (token, _) = nodes[0].issue(&board(), Some(PersonId(1)), Grant::Participant, crate::clock::now());
+        for node in &nodes {
+            assert!(node.verify(&token, &board()).is_ok(), "every node verifies every other's tokens");
+        }
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(files, vec!["secret.key"], "no temporary files are left behind");
     }
 
     #[test]
