@@ -7,11 +7,21 @@
 //! per class of recipient. Subscribers have bounded queues; one that is full is dropped from the
 //! fan-out, and its session resubscribes from the last sequence number it sent, so a slow client
 //! is resynced and never stalls the others.
+//!
+//! With a shared store (Redis), the same board may be live on several nodes, each with a task
+//! like this one. The store's compare-and-append gives the board one order: a task whose append
+//! finds the log moved on reads what the others wrote, decides again and retries. The fan-out
+//! ([`crate::fanout`]) hands each task the other nodes' appends; a task that finds a gap in their
+//! sequence numbers, or (every [`REPAIR_INTERVAL`] while people are connected) a log longer than
+//! its copy, reads what it missed from the log. When the store no longer holds the history its
+//! copy came from (an epoch mismatch: Redis lost its data, or another node stored the board again)
+//! it stores the board again from its copy, or adopts what the store now holds and resyncs its
+//! clients with snapshots.
 
 use crate::auth::key_hash;
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::store::{BoardMeta, EventLog, StoreError};
+use crate::store::{BoardMeta, Epoch, EventLog, StoreError, StoredBoard};
 use bytestring::ByteString;
 use minim_shared::api::{Grant, LinkKey};
 use minim_shared::wire::{ErrorCode, Identity, PROTOCOL_VERSION, ServerMessage};
@@ -30,8 +40,13 @@ pub const OUTBOUND_QUEUE: usize = 1024;
 const MAX_CATCH_UP_EVENTS: usize = 256;
 /// A board with no one connected and no running timer stops its task after this long.
 const IDLE_BOARD: Duration = Duration::from_secs(10 * 60);
-/// How often a failed append is retried after reloading the log (another writer moved it on).
-const CONFLICT_RETRIES: usize = 3;
+/// How often a failed append is retried after reading what another writer appended first.
+const CONFLICT_RETRIES: usize = 10;
+/// With a shared store, how often a board with people connected checks the log for events the
+/// fan-out did not bring (the last announcement of a burst may be the one that was lost).
+pub const REPAIR_INTERVAL: Duration = Duration::from_secs(5);
+/// A board within this long of its expiry in the store counts as expired: it is not stored again.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(2);
 
 /// A message ready to be written to a client, serialised once and shared by every recipient.
 #[derive(Clone, Debug)]
@@ -102,11 +117,35 @@ pub struct Admitted {
 }
 
 enum Request {
-    Execute { actor: Actor, command: Command, reply: oneshot::Sender<Result<Seq, BoardError>> },
-    Join { key: LinkKey, name: Option<Private>, reply: oneshot::Sender<Result<Admitted, BoardError>> },
-    Subscribe { sub: Subscriber, since: Option<Seq>, reply: oneshot::Sender<Result<(), BoardError>> },
-    Grant { key: LinkKey, reply: oneshot::Sender<Result<Grant, BoardError>> },
-    Unsubscribe { conn: ConnId },
+    Execute {
+        actor: Actor,
+        command: Command,
+        reply: oneshot::Sender<Result<Seq, BoardError>>,
+    },
+    Join {
+        key: LinkKey,
+        name: Option<Private>,
+        reply: oneshot::Sender<Result<Admitted, BoardError>>,
+    },
+    Subscribe {
+        sub: Subscriber,
+        since: Option<Seq>,
+        reply: oneshot::Sender<Result<(), BoardError>>,
+    },
+    Grant {
+        key: LinkKey,
+        reply: oneshot::Sender<Result<Grant, BoardError>>,
+    },
+    Unsubscribe {
+        conn: ConnId,
+    },
+    /// Another node's append, from the fan-out.
+    Published {
+        epoch: Epoch,
+        events: Vec<Sequenced>,
+    },
+    /// Announcements may have been missed (the fan-out reconnected): check the log.
+    Repair,
 }
 
 /// A cheap, cloneable way to talk to a board task.
@@ -167,14 +206,8 @@ pub struct BoardHub {
 }
 
 impl BoardHub {
-    pub fn new(store: Arc<dyn EventLog>, shutdown: CancellationToken) -> Arc<BoardHub> {
-        Arc::new(BoardHub {
-            store,
-            metrics: Default::default(),
-            tasks: Default::default(),
-            generations: Default::default(),
-            shutdown,
-        })
+    pub fn new(store: Arc<dyn EventLog>, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Arc<BoardHub> {
+        Arc::new(BoardHub { store, metrics, tasks: Default::default(), generations: Default::default(), shutdown })
     }
 
     pub fn store(&self) -> &Arc<dyn EventLog> {
@@ -227,6 +260,24 @@ impl BoardHub {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Hands another node's append to the board's task, if the board is live here (a board that
+    /// is not live loads the log when it starts). `false` if it could not be queued; the task
+    /// then finds the gap by sequence number or at its next check.
+    pub fn published(&self, board: &BoardId, epoch: Epoch, events: Vec<Sequenced>) -> bool {
+        let handle = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(board).cloned();
+        handle.is_none_or(|h| h.tx.try_send(Request::Published { epoch, events }).is_ok())
+    }
+
+    /// Asks every live board to check the log for what it may have missed.
+    pub fn repair_all(&self) {
+        let handles: Vec<BoardHandle> =
+            self.tasks.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for handle in handles {
+            // A full queue means the task is busy; it checks the log at its next interval anyway.
+            let _ = handle.tx.try_send(Request::Repair);
+        }
+    }
+
     fn forget(&self, board: &BoardId, generation: u64) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         if tasks.get(board).is_some_and(|h| h.generation == generation) {
@@ -242,6 +293,12 @@ struct BoardTask {
     rx: mpsc::Receiver<Request>,
     /// Filled by `load`.
     meta: Option<BoardMeta>,
+    /// The history of the board in the store that `events` came from.
+    epoch: Epoch,
+    /// When the store will delete the board unless it changes (for a store that expires boards).
+    expires_at: Option<tokio::time::Instant>,
+    /// Set when the board turned out to be gone from the store for good: the task stops.
+    gone: bool,
     board: Board,
     /// Every event so far, for catch-up (index `i` holds `Seq(i + 1)`).
     events: Vec<Sequenced>,
@@ -258,6 +315,9 @@ impl BoardTask {
             hub,
             rx,
             meta: None,
+            epoch: Epoch::EMBEDDED,
+            expires_at: None,
+            gone: false,
             board: Board::default(),
             events: vec![],
             subscribers: vec![],
@@ -277,7 +337,11 @@ impl BoardTask {
         }
         let shutdown = self.hub.shutdown.clone();
         let mut idle_since = tokio::time::Instant::now();
-        loop {
+        let shared = self.hub.store.shared();
+        let mut check = tokio::time::interval(REPAIR_INTERVAL);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        check.reset();
+        while !self.gone {
             let deadline = self.board.deadline();
             let expiry = tokio::time::sleep(deadline.map_or(IDLE_BOARD, clock::until));
             tokio::select! {
@@ -296,6 +360,7 @@ impl BoardTask {
                         break;
                     }
                 }
+                _ = check.tick(), if shared && !self.subscribers.is_empty() => self.look_for_missed().await,
                 () = shutdown.cancelled() => break,
             }
             if !self.subscribers.is_empty() {
@@ -315,7 +380,7 @@ impl BoardTask {
                 Request::Join { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Subscribe { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Grant { reply, .. } => drop(reply.send(Err(error()))),
-                Request::Unsubscribe { .. } => {}
+                Request::Unsubscribe { .. } | Request::Published { .. } | Request::Repair => {}
             }
         }
     }
@@ -324,6 +389,8 @@ impl BoardTask {
     async fn load(&mut self) -> Result<bool, StoreError> {
         let Some(stored) = self.hub.store.load(&self.id).await? else { return Ok(false) };
         self.meta = Some(stored.meta);
+        self.epoch = stored.epoch;
+        self.expires_at = stored.expires_in.map(|d| tokio::time::Instant::now() + d);
         self.board = Board::replay(&stored.events);
         self.events = stored.events;
         Ok(self.board.created)
@@ -349,6 +416,8 @@ impl BoardTask {
                 self.subscribers.retain(|s| s.conn != conn);
                 self.send_presence();
             }
+            Request::Published { epoch, events } => self.on_published(epoch, events).await,
+            Request::Repair => self.look_for_missed().await,
         }
     }
 
@@ -359,37 +428,162 @@ impl BoardTask {
                 return Ok(self.board.seq);
             }
             let events = self.board.sequence(events);
-            match self.hub.store.append(&self.id, self.board.seq, &events).await {
+            match self.hub.store.append(&self.id, self.epoch, self.board.seq, &events).await {
                 Ok(()) => {
                     self.record(events);
                     return Ok(self.board.seq);
                 }
                 Err(StoreError::Conflict { head }) => {
-                    tracing::warn!(board = %self.id, ours = %self.board.seq, head = %head, "log moved on; catching up");
-                    self.catch_up_from_store().await?;
+                    // Another node appended first: fold in what it wrote, then decide again.
+                    tracing::debug!(board = %self.id, ours = %self.board.seq, head = %head, "log moved on; catching up");
+                    self.read_missed().await?;
                 }
-                Err(e) => {
-                    Metrics::add(&self.hub.metrics.store_errors, 1);
-                    tracing::error!(board = %self.id, command = command.kind(), error = %e, "could not store events");
-                    return Err(BoardError::Unavailable);
-                }
+                Err(StoreError::Lost) => self.recover().await?,
+                Err(e) => return Err(self.store_failed(command.kind(), &e)),
             }
         }
         Err(BoardError::Unavailable)
     }
 
-    /// Another writer extended the log: fold in what it wrote and pass it on to subscribers.
-    async fn catch_up_from_store(&mut self) -> Result<(), BoardError> {
-        let stored =
-            self.hub.store.load(&self.id).await.map_err(|_| BoardError::Unavailable)?.ok_or(BoardError::NotFound)?;
-        let new: Vec<Sequenced> = stored.events.into_iter().filter(|e| e.seq > self.board.seq).collect();
-        self.record(new);
-        Ok(())
+    /// Another node appended (announced through the fan-out).
+    async fn on_published(&mut self, epoch: Epoch, events: Vec<Sequenced>) {
+        let result = if epoch != self.epoch {
+            // The board was stored again somewhere (or this announcement is from before that).
+            self.recover().await
+        } else if events.first().is_some_and(|first| first.seq > self.board.seq.next()) {
+            Metrics::add(&self.hub.metrics.fanout_gaps_repaired, 1);
+            tracing::info!(board = %self.id, ours = %self.board.seq, "missed an announcement; reading the log");
+            self.read_missed().await.map(drop)
+        } else {
+            // Our own appends come back too: keep only what is new.
+            let new: Vec<Sequenced> = events.into_iter().filter(|e| e.seq > self.board.seq).collect();
+            if !new.is_empty() {
+                self.record(new);
+            }
+            Ok(())
+        };
+        self.settle(result);
+    }
+
+    /// Checks the log for events no announcement brought (the periodic check, or after the
+    /// fan-out reconnected).
+    async fn look_for_missed(&mut self) {
+        let result = self.read_missed().await.map(|found| {
+            if found > 0 {
+                Metrics::add(&self.hub.metrics.fanout_gaps_repaired, 1);
+                tracing::info!(board = %self.id, found, "found events the fan-out had not brought");
+            }
+        });
+        self.settle(result);
+    }
+
+    /// What a failed background repair leaves behind: a board gone for good stops the task;
+    /// anything else (the store unreachable) waits for the next announcement or check.
+    fn settle(&mut self, result: Result<(), BoardError>) {
+        if let Err(BoardError::NotFound) = result {
+            self.gone = true;
+        }
+    }
+
+    /// Reads the events after this copy's head from the log and passes them on; how many.
+    async fn read_missed(&mut self) -> Result<usize, BoardError> {
+        match self.hub.store.read_after(&self.id, self.epoch, self.board.seq).await {
+            Ok(events) => {
+                let found = events.len();
+                if found > 0 {
+                    self.record(events);
+                }
+                Ok(found)
+            }
+            Err(StoreError::Lost) => self.recover().await.map(|()| 0),
+            Err(StoreError::NotFound) => Err(BoardError::NotFound),
+            Err(e) => Err(self.store_failed("read the log", &e)),
+        }
+    }
+
+    /// The store no longer holds the history this copy came from: Redis lost its data, the board
+    /// expired, or another node stored it again. Adopts what the store holds now, or, if the board
+    /// is gone and its retention has not passed, stores it again from this copy.
+    async fn recover(&mut self) -> Result<(), BoardError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let stored = match self.hub.store.load(&self.id).await {
+                Ok(stored) => stored,
+                Err(e) => return Err(self.store_failed("reload", &e)),
+            };
+            if let Some(stored) = stored {
+                if self.adopt(stored).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            if self.expires_at.is_some_and(|at| tokio::time::Instant::now() + EXPIRY_MARGIN >= at) {
+                tracing::info!(board = %self.id, "board expired from the store; closing it here too");
+                return Err(BoardError::NotFound);
+            }
+            let meta = self.meta.clone().ok_or(BoardError::NotFound)?;
+            match self.hub.store.create(&self.id, &meta, &self.events).await {
+                Ok(epoch) => {
+                    self.epoch = epoch;
+                    self.touch();
+                    Metrics::add(&self.hub.metrics.boards_restored, 1);
+                    tracing::warn!(board = %self.id, head = %self.board.seq, "the store had lost this board; stored it again from this node's copy");
+                    return Ok(());
+                }
+                // Another node stored it again first: adopt theirs on the next turn.
+                Err(StoreError::Exists) => continue,
+                Err(e) => return Err(self.store_failed("store again", &e)),
+            }
+        }
+        Err(BoardError::Unavailable)
+    }
+
+    /// Takes the store's current history of the board as this node's. `Ok(false)` if the store
+    /// moved on meanwhile and this should be tried again.
+    async fn adopt(&mut self, stored: StoredBoard) -> Result<bool, BoardError> {
+        self.epoch = stored.epoch;
+        self.meta = Some(stored.meta);
+        self.expires_at = stored.expires_in.map(|d| tokio::time::Instant::now() + d);
+        let (ours, theirs) = (self.events.len(), stored.events.len());
+        if theirs >= ours && stored.events[..ours] == self.events[..] {
+            // It continues our copy: pass on what is new.
+            self.record(stored.events[ours..].to_vec());
+            return Ok(true);
+        }
+        if ours > theirs && self.events[..theirs] == stored.events[..] {
+            // Stored again from a copy behind ours: give the store what it lacks.
+            let tail = self.events[theirs..].to_vec();
+            return match self.hub.store.append(&self.id, self.epoch, Seq(theirs as u64), &tail).await {
+                Ok(()) => Ok(true),
+                Err(StoreError::Conflict { .. } | StoreError::Lost) => Ok(false),
+                Err(e) => Err(self.store_failed("complete the log", &e)),
+            };
+        }
+        // The histories differ: the store's wins, and everyone connected here starts again from it.
+        tracing::warn!(board = %self.id, ours, theirs, "this node's copy differs from the store's; resyncing its clients");
+        self.board = Board::replay(&stored.events);
+        self.events = stored.events;
+        self.resync_all();
+        Ok(true)
+    }
+
+    /// Counts and logs a store failure; the caller answers "unavailable".
+    fn store_failed(&self, doing: &'static str, e: &StoreError) -> BoardError {
+        Metrics::add(&self.hub.metrics.store_errors, 1);
+        tracing::error!(board = %self.id, doing, error = %e, "event store unavailable");
+        BoardError::Unavailable
+    }
+
+    /// The store keeps the board another retention period after a change.
+    fn touch(&mut self) {
+        if let Some(retention) = self.hub.store.retention() {
+            self.expires_at = Some(tokio::time::Instant::now() + retention);
+        }
     }
 
     /// Applies stored events and fans them out.
     fn record(&mut self, events: Vec<Sequenced>) {
         Metrics::add(&self.hub.metrics.events, events.len() as u64);
+        self.touch();
         for e in &events {
             self.board.apply(e);
         }
@@ -501,6 +695,25 @@ impl BoardTask {
     }
 }
 
+impl BoardTask {
+    /// Sends every subscriber a snapshot of the board as it now is (after adopting a history
+    /// that differs from the one they folded). People no longer on the board are dropped; their
+    /// sessions resubscribe and are told.
+    fn resync_all(&mut self) {
+        let (id, metrics, board) = (&self.id, &self.hub.metrics, &self.board);
+        self.subscribers.retain(|sub| {
+            if sub.person().is_some_and(|p| !board.people.contains_key(&p)) {
+                return false;
+            }
+            Metrics::add(&metrics.clients_resynced, 1);
+            let snapshot = ServerMessage::Snapshot { board: Box::new(board.view_for(sub.viewer())) };
+            deliver(id, metrics, sub, Outbound::message(&snapshot))
+        });
+        self.presence.clear();
+        self.send_presence();
+    }
+}
+
 /// Queues `out` for one subscriber; `false` drops the subscriber (gone, or too far behind: its
 /// session notices the closed queue and resubscribes from its last sequence number).
 fn deliver(board: &BoardId, metrics: &Metrics, sub: &Subscriber, out: Outbound) -> bool {
@@ -550,7 +763,7 @@ mod tests {
             projector_key_sha256: key_hash(&LinkKey("s".into())),
         };
         store.create(&id, &meta, &events).await.unwrap();
-        let hub = BoardHub::new(store, CancellationToken::new());
+        let hub = BoardHub::new(store, Default::default(), CancellationToken::new());
         let admitted = hub.handle(&id).join(LinkKey("f".into()), Some(Private::new("F"))).await.unwrap();
         (dir, hub, id, admitted.person.unwrap())
     }

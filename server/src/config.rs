@@ -4,6 +4,7 @@ use clap::{Parser, ValueEnum};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// minim: a real-time Lean Coffee board for manager peer-support groups.
 #[derive(Parser, Clone)]
@@ -31,6 +32,17 @@ pub struct Config {
     /// disconnected. The server pings every third of this.
     #[arg(long, env = "MINIM_CLIENT_TIMEOUT_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub client_timeout_secs: u64,
+
+    /// Redis to keep boards in and fan events out through, so that several nodes can serve the same
+    /// boards (e.g. `redis://redis:6379/`; `rediss://` for TLS). Without it, boards live in the
+    /// data directory and one node serves them.
+    #[arg(long, env = "MINIM_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<RedisUrl>,
+
+    /// How long a board's content is kept after its last change, e.g. `7d`, `12h`, `30m`, `45s`.
+    /// Applies to boards in Redis (their keys expire).
+    #[arg(long, env = "MINIM_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub retention: Duration,
 
     /// Directory of the built browser app (`scripts/build-client` writes `target/web`).
     #[arg(long, env = "MINIM_WEB_DIR", default_value = "target/web")]
@@ -68,6 +80,46 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A Redis URL. It may carry a password, so `Debug` shows only its scheme.
+#[derive(Clone)]
+pub struct RedisUrl(pub String);
+
+impl std::str::FromStr for RedisUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RedisUrl, String> {
+        if !(s.starts_with("redis://") || s.starts_with("rediss://") || s.starts_with("redis+unix://")) {
+            return Err("expected a redis://, rediss:// or redis+unix:// URL".into());
+        }
+        Ok(RedisUrl(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.0.split("://").next().unwrap_or("redis");
+        write!(f, "RedisUrl({scheme}://<redacted>)")
+    }
+}
+
+/// A duration written as a whole number and a unit: `s`, `m`, `h` or `d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(unit_at);
+    let number: u64 = number.parse().map_err(|_| format!("expected a number and a unit (s, m, h, d), not {text:?}"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("expected a unit of s, m, h or d after the number, not {unit:?}")),
+    };
+    match number.checked_mul(seconds) {
+        Some(0) => Err("the duration must be more than zero".into()),
+        Some(total) => Ok(Duration::from_secs(total)),
+        None => Err("that duration is too long".into()),
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
@@ -76,8 +128,42 @@ impl fmt::Debug for Config {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("public_url", &self.public_url)
             .field("client_timeout_secs", &self.client_timeout_secs)
+            .field("redis_url", &self.redis_url)
+            .field("retention", &self.retention)
             .field("web_dir", &self.web_dir)
             .field("log_format", &self.log_format)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+        for bad in ["", "7", "d", "0s", "-1d", "1.5h", "7 d", "7w", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn debug_hides_secrets_and_redis_passwords() {
+        let config = Config::parse_from([
+            "minim",
+            "--secret",
+            "0123456789abcdef0123456789abcdef-secret",
+            "--redis-url",
+            "redis://:hunter2-password@redis:6379/",
+        ]);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("RedisUrl(redis://<redacted>)"), "{shown}");
+        assert!("http://redis:6379".parse::<RedisUrl>().is_err());
     }
 }

@@ -12,6 +12,7 @@ use minim_shared::wire::{ErrorCode, SessionToken};
 use minim_shared::{Actor, Board, BoardId, Command, decide};
 use serde::Serialize;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio_util::sync::CancellationToken;
 
 /// Largest JSON body accepted on the HTTP API.
@@ -121,17 +122,19 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-/// The node can serve: its store takes writes.
+/// The node can serve: its store takes writes and, with several nodes, it hears the others.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.hub.store().ready().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready\n"),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("not ready: the event store is unavailable\n")
-        }
+    let not_ready =
+        |why: &str| HttpResponse::ServiceUnavailable().content_type("text/plain").body(format!("not ready: {why}\n"));
+    if let Err(e) = state.hub.store().ready().await {
+        tracing::warn!(error = %e, "not ready");
+        return not_ready("the event store is unavailable");
     }
+    let metrics = state.hub.metrics();
+    if metrics.fanout_enabled.load(Ordering::Relaxed) && !metrics.fanout_up.load(Ordering::Relaxed) {
+        return not_ready("the fan-out subscription to other nodes is down");
+    }
+    HttpResponse::Ok().content_type("text/plain").body("ready\n")
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -9,7 +9,8 @@
 //! | [`web`] | the browser app's files and the security headers |
 //! | [`session`] | one WebSocket connection: hello, commands, heartbeat, fan-in of board messages |
 //! | [`board_task`] | [`board_task::BoardHub`] and one task per live board, which owns its state |
-//! | [`store`] | the [`store::EventLog`] seam and the embedded on-disk log |
+//! | [`store`] | the [`store::EventLog`] seam: the embedded on-disk log, or Redis |
+//! | [`fanout`] | with Redis: hearing other nodes' appends through pub/sub, and probing that |
 //! | [`auth`] | link keys and session tokens |
 //! | [`metrics`] | operational counters for `/metrics` (nothing from a board in them) |
 //! | [`clock`] | the wall clock handed to the rules |
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod board_task;
 pub mod clock;
 pub mod config;
+pub mod fanout;
 pub mod http;
 pub mod metrics;
 pub mod session;
@@ -41,8 +43,30 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
     let tokens = auth::Tokens::load_or_create(config.secret.as_ref(), &config.data_dir)?;
-    let store: Arc<dyn store::EventLog> = Arc::new(store::disk::DiskLog::open(&config.data_dir)?);
-    let hub = board_task::BoardHub::new(store, shutdown.clone());
+    let metrics = Arc::new(metrics::Metrics::default());
+    let hub = match &config.redis_url {
+        Some(url) => {
+            let redis = Arc::new(store::redis::RedisLog::connect(
+                &url.0,
+                store::redis::PREFIX,
+                config.retention,
+                metrics.clone(),
+            )?);
+            let hub = board_task::BoardHub::new(redis.clone(), metrics, shutdown.clone());
+            fanout::spawn(redis, hub.clone(), shutdown.clone())?;
+            if config.secret.is_none() {
+                tracing::info!(
+                    "every node serving these boards must share the signing secret: give each the same \
+                     MINIM_SECRET, or the same data directory"
+                );
+            }
+            hub
+        }
+        None => {
+            let disk = Arc::new(store::disk::DiskLog::open(&config.data_dir)?);
+            board_task::BoardHub::new(disk, metrics, shutdown.clone())
+        }
+    };
     let app = actix_web::web::Data::new(web::WebApp::load(&config.web_dir)?);
 
     // Bind first so that port 0 resolves before the public URL is derived from it.
@@ -72,7 +96,8 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .listen(listener)?
     .run();
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "minim listening on http://{addr}");
+    let store = if config.redis_url.is_some() { "redis" } else { "disk" };
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), store, "minim listening on http://{addr}");
 
     let handle = server.handle();
     let stopper = async move {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 #[derive(Default)]
 pub struct Metrics {
@@ -23,6 +23,20 @@ pub struct Metrics {
     pub clients_resynced: AtomicU64,
     /// Failed reads or writes of the event store.
     pub store_errors: AtomicU64,
+    /// Failed Redis commands and subscription failures (only with `--redis-url`).
+    pub redis_errors: AtomicU64,
+    /// Boards a node stored again from its own copy after Redis lost them.
+    pub boards_restored: AtomicU64,
+    /// Whether this node fans out through Redis; the gauges below are shown only then.
+    pub fanout_enabled: AtomicBool,
+    /// Whether the fan-out subscription is working (its last liveness probe came back).
+    pub fanout_up: AtomicBool,
+    /// The last liveness probe's time from publish to receipt through the subscription.
+    pub fanout_lag_micros: AtomicU64,
+    /// Announcements of other nodes' appends received.
+    pub fanout_messages: AtomicU64,
+    /// Times a node found events it had not been told about and read them from the log.
+    pub fanout_gaps_repaired: AtomicU64,
 }
 
 impl Metrics {
@@ -64,6 +78,46 @@ impl Metrics {
             "Failed reads or writes of the event store.",
             get(&self.store_errors),
         );
+        if self.fanout_enabled.load(Ordering::Relaxed) {
+            metric(
+                "minim_redis_errors_total",
+                "counter",
+                "Failed Redis commands and subscription failures.",
+                get(&self.redis_errors),
+            );
+            metric(
+                "minim_boards_restored_total",
+                "counter",
+                "Boards stored again from this node's copy after Redis lost them.",
+                get(&self.boards_restored),
+            );
+            let up = self.fanout_up.load(Ordering::Relaxed);
+            metric(
+                "minim_fanout_up",
+                "gauge",
+                "Whether the Redis fan-out subscription works.",
+                u8::from(up).to_string(),
+            );
+            let lag = self.fanout_lag_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            metric(
+                "minim_fanout_lag_seconds",
+                "gauge",
+                "Time from publishing the last liveness probe to receiving it through the subscription.",
+                format!("{lag:.6}"),
+            );
+            metric(
+                "minim_fanout_messages_total",
+                "counter",
+                "Announcements of appends received from Redis.",
+                get(&self.fanout_messages),
+            );
+            metric(
+                "minim_fanout_gaps_repaired_total",
+                "counter",
+                "Times events missing from the fan-out were read from the log instead.",
+                get(&self.fanout_gaps_repaired),
+            );
+        }
         let _ = writeln!(out, "# HELP minim_commands_rejected_total Commands rejected, by error code.");
         let _ = writeln!(out, "# TYPE minim_commands_rejected_total counter");
         for (code, n) in self.commands_rejected.lock().unwrap_or_else(|p| p.into_inner()).iter() {
@@ -119,5 +173,13 @@ mod tests {
         assert!(text.contains("minim_events_total 3\n"), "{text}");
         assert!(text.contains("minim_live_boards 2\n"));
         assert!(text.contains("minim_commands_rejected_total{code=\"forbidden\"} 1\n"));
+        assert!(!text.contains("minim_fanout_up"), "no fan-out gauges on a single node");
+
+        m.fanout_enabled.store(true, Ordering::Relaxed);
+        m.fanout_up.store(true, Ordering::Relaxed);
+        m.fanout_lag_micros.store(1500, Ordering::Relaxed);
+        let text = m.render(2);
+        assert!(text.contains("minim_fanout_up 1\n"), "{text}");
+        assert!(text.contains("minim_fanout_lag_seconds 0.001500\n"), "{text}");
     }
 }

@@ -15,8 +15,11 @@
 //! survives a crash of the process or of the machine. A crash in the middle of a write can leave a
 //! torn last line; loading drops a torn *last* line (its events were never acknowledged) and
 //! refuses a log damaged anywhere else.
+//!
+//! One process owns the directory, so a board here has one history: its epoch is always
+//! [`Epoch::EMBEDDED`].
 
-use super::{BoardMeta, EventLog, StoreError, StoredBoard};
+use super::{BoardMeta, Epoch, EventLog, StoreError, StoredBoard};
 use anyhow::{Context, anyhow, bail};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -136,7 +139,7 @@ impl EventLog for DiskLog {
         board: &'a BoardId,
         meta: &'a BoardMeta,
         events: &'a [Sequenced],
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    ) -> BoxFuture<'a, Result<Epoch, StoreError>> {
         async move {
             let dir = self.dir(board);
             let root = self.root.clone();
@@ -162,7 +165,7 @@ impl EventLog for DiskLog {
             .await?;
             let file = file.ok_or(StoreError::Exists)?;
             self.remember(board, OpenLog { file: Arc::new(file), head });
-            Ok(())
+            Ok(Epoch::EMBEDDED)
         }
         .boxed()
     }
@@ -192,7 +195,7 @@ impl EventLog for DiskLog {
             // If this process already has the log open, that entry stays authoritative: a loader
             // that read fewer events than it holds gets a `Conflict` on its first append and reloads.
             self.remember(board, OpenLog { file: Arc::new(file), head });
-            Ok(Some(StoredBoard { meta, events }))
+            Ok(Some(StoredBoard { meta, events, epoch: Epoch::EMBEDDED, expires_in: None }))
         }
         .boxed()
     }
@@ -200,10 +203,14 @@ impl EventLog for DiskLog {
     fn append<'a>(
         &'a self,
         board: &'a BoardId,
+        epoch: Epoch,
         after: Seq,
         events: &'a [Sequenced],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         async move {
+            if epoch != Epoch::EMBEDDED {
+                return Err(StoreError::Lost);
+            }
             let log = self.entry(board).ok_or(StoreError::NotFound)?;
             // One append at a time per board; this lock is what makes the append compare-and-append.
             let mut log = log.lock().await;
@@ -222,6 +229,24 @@ impl EventLog for DiskLog {
             .context("while appending to a board's log")?;
             log.head = last.seq;
             Ok(())
+        }
+        .boxed()
+    }
+
+    fn read_after<'a>(
+        &'a self,
+        board: &'a BoardId,
+        epoch: Epoch,
+        after: Seq,
+    ) -> BoxFuture<'a, Result<Vec<Sequenced>, StoreError>> {
+        async move {
+            if epoch != Epoch::EMBEDDED {
+                return Err(StoreError::Lost);
+            }
+            // Only the board's own task writes here, so this is rare (a reload after a conflict):
+            // reading the whole file is fine.
+            let stored = self.load(board).await?.ok_or(StoreError::NotFound)?;
+            Ok(stored.events.into_iter().filter(|e| e.seq > after).collect())
         }
         .boxed()
     }
@@ -249,14 +274,17 @@ mod tests {
         let log = DiskLog::open(dir.path()).unwrap();
         log.create(&board(), &meta(), &[event(1)]).await.unwrap();
         assert!(matches!(log.create(&board(), &meta(), &[event(1)]).await, Err(StoreError::Exists)));
-        log.append(&board(), Seq(1), &[event(2), event(3)]).await.unwrap();
-        assert!(matches!(log.append(&board(), Seq(2), &[event(3)]).await, Err(StoreError::Conflict { head: Seq(3) })));
+        log.append(&board(), Epoch::EMBEDDED, Seq(1), &[event(2), event(3)]).await.unwrap();
+        assert!(matches!(
+            log.append(&board(), Epoch::EMBEDDED, Seq(2), &[event(3)]).await,
+            Err(StoreError::Conflict { head: Seq(3) })
+        ));
 
         let reopened = DiskLog::open(dir.path()).unwrap();
         let stored = reopened.load(&board()).await.unwrap().unwrap();
         assert_eq!(stored.meta, meta());
         assert_eq!(stored.events, vec![event(1), event(2), event(3)]);
-        reopened.append(&board(), Seq(3), &[event(4)]).await.unwrap();
+        reopened.append(&board(), Epoch::EMBEDDED, Seq(3), &[event(4)]).await.unwrap();
         assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events.len(), 4);
         assert!(reopened.load(&BoardId("ff".repeat(16))).await.unwrap().is_none());
     }
@@ -273,7 +301,7 @@ mod tests {
 
         let reopened = DiskLog::open(dir.path()).unwrap();
         assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events.len(), 2);
-        reopened.append(&board(), Seq(2), &[event(3)]).await.unwrap();
+        reopened.append(&board(), Epoch::EMBEDDED, Seq(2), &[event(3)]).await.unwrap();
         let again = DiskLog::open(dir.path()).unwrap();
         assert_eq!(again.load(&board()).await.unwrap().unwrap().events, vec![event(1), event(2), event(3)]);
     }
