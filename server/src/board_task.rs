@@ -260,6 +260,11 @@ impl BoardHub {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Whether the board has a task on this node.
+    pub fn is_live(&self, board: &BoardId) -> bool {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(board).is_some_and(BoardHandle::is_alive)
+    }
+
     /// Hands another node's append to the board's task, if the board is live here (a board that
     /// is not live loads the log when it starts). `false` if it could not be queued; the task
     /// then finds the gap by sequence number or at its next check.

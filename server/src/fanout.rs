@@ -165,6 +165,9 @@ impl Fanout {
     fn route(&self, board: minim_shared::BoardId, payload: &[u8]) {
         let metrics = self.hub.metrics();
         Metrics::add(&metrics.fanout_messages, 1);
+        if !self.hub.is_live(&board) {
+            return;
+        }
         match serde_json::from_slice::<Published>(payload) {
             Ok(Published { epoch, events }) => {
                 if !self.hub.published(&board, epoch, events) {
