@@ -11,10 +11,12 @@
 //! - [`Client`]: one WebSocket connection and the board it has folded.
 //! - [`TestBoard`]: the usual start of a test: a server with one fresh board, and joining it.
 //! - [`cluster`]: several nodes sharing one real `redis-server`, which a test can stop and wipe.
+//! - [`nginx`]: the deployment's reverse proxy (`deploy/nginx.conf`) as a real `nginx` in front of nodes.
 //! - [`browser`]: real headless Chromium over WebDriver; [`proxy`]: a network link to cut.
 
 pub mod browser;
 pub mod cluster;
+pub mod nginx;
 pub mod proxy;
 
 use anyhow::{Context, anyhow, bail};
