@@ -28,6 +28,11 @@ pub struct Config {
     #[arg(long, env = "MINIM_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Origins, besides the public URL's, whose pages may open a WebSocket to this service
+    /// (comma-separated, e.g. `https://intranet.example.org`). Pages of any other site are refused.
+    #[arg(long, env = "MINIM_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// Seconds a client may stay silent (no message, no answer to the server's pings) before it is
     /// disconnected. The server pings every third of this.
     #[arg(long, env = "MINIM_CLIENT_TIMEOUT_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(3..=3600))]
@@ -127,6 +132,7 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("public_url", &self.public_url)
+            .field("allowed_origins", &self.allowed_origins)
             .field("client_timeout_secs", &self.client_timeout_secs)
             .field("redis_url", &self.redis_url)
             .field("retention", &self.retention)

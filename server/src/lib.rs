@@ -82,6 +82,7 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         public_url,
         shutdown: shutdown.clone(),
         client_timeout,
+        allowed_origins: config.allowed_origins.clone(),
     });
 
     let server = HttpServer::new(move || {

@@ -262,3 +262,33 @@ async fn unknown_boards_wrong_links_and_wrong_protocols_are_refused() -> anyhow:
     assert_eq!(saw.1, Some(close::UNSUPPORTED_PROTOCOL));
     Ok(())
 }
+
+#[actix_rt::test]
+async fn a_page_on_another_site_cannot_open_a_websocket_with_a_visitors_session() -> anyhow::Result<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let m = meeting().await?;
+    let before = m.head().await?;
+    let upgrade = |origin: &str| {
+        let mut request = m.ws().into_client_request().expect("a ws URL");
+        request.headers_mut().insert("Origin", origin.parse().expect("a header value"));
+        tokio_tungstenite::connect_async(request)
+    };
+
+    // Another site's page: refused before any WebSocket exists, with the reason.
+    match upgrade("https://evil.example").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+            assert!(body.contains("origin is not allowed"), "{body}");
+        }
+        Ok(_) => anyhow::bail!("a foreign origin opened a WebSocket"),
+        Err(other) => anyhow::bail!("expected an HTTP refusal, got {other}"),
+    }
+
+    // The service's own pages may, and then still need a token.
+    let own = m.room.server.url.clone();
+    let (mut socket, _) = upgrade(&own).await?;
+    futures_util::SinkExt::close(&mut socket).await?;
+    assert_eq!(m.head().await?, before, "nothing changed");
+    Ok(())
+}
