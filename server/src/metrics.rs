@@ -140,6 +140,7 @@ fn error_code_name(code: minim_shared::wire::ErrorCode) -> &'static str {
         E::NotHello => "not_hello",
         E::Unavailable => "unavailable",
         E::Lagging => "lagging",
+        E::TooMany => "too_many",
         E::Rule(R::Forbidden) => "forbidden",
         E::Rule(R::WrongPhase) => "wrong_phase",
         E::Rule(R::NotFound) => "not_found",

@@ -8,7 +8,8 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use futures_util::StreamExt;
 use minim_shared::api::Grant;
 use minim_shared::wire::{
-    ClientMessage, ErrorCode, Identity, MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, close,
+    ClientMessage, ErrorCode, Identity, MAX_CLIENT_FRAME_BYTES, MAX_MESSAGES_PER_SECOND, MESSAGE_BURST,
+    PROTOCOL_VERSION, ServerMessage, close,
 };
 use minim_shared::{Actor, BoardId, Seq};
 use std::sync::Arc;
@@ -42,6 +43,30 @@ enum End {
     Gone,
 }
 
+/// A token bucket: [`MESSAGE_BURST`] messages at once, refilled at [`MAX_MESSAGES_PER_SECOND`].
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Bucket {
+    fn new() -> Bucket {
+        Bucket { tokens: f64::from(MESSAGE_BURST), refilled: Instant::now() }
+    }
+
+    /// Takes one message's token; `false` if there is none left (a flood).
+    fn take(&mut self, now: Instant) -> bool {
+        let earned = now.saturating_duration_since(self.refilled).as_secs_f64() * f64::from(MAX_MESSAGES_PER_SECOND);
+        self.tokens = (self.tokens + earned).min(f64::from(MESSAGE_BURST));
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
 fn reason(code: u16, description: &str) -> Option<CloseReason> {
     Some(CloseReason { code: CloseCode::Other(code), description: Some(description.into()) })
 }
@@ -52,7 +77,7 @@ pub async fn run(session: Session, stream: actix_ws::MessageStream, ctx: Session
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_CLIENT_FRAME_BYTES);
-    let mut conn_state = Connection { session, stream, ctx, conn, last_heard: Instant::now() };
+    let mut conn_state = Connection { session, stream, ctx, conn, last_heard: Instant::now(), bucket: Bucket::new() };
     conn_state.ctx.hub.metrics().connections.fetch_add(1, Ordering::Relaxed);
     let end = conn_state.serve().await;
     conn_state.ctx.hub.metrics().connections.fetch_sub(1, Ordering::Relaxed);
@@ -70,6 +95,7 @@ struct Connection {
     ctx: SessionContext,
     conn: ConnId,
     last_heard: Instant,
+    bucket: Bucket,
 }
 
 /// A followed board: the queue the board task writes to, and where we are in its history.
@@ -83,6 +109,17 @@ struct Following {
 impl Connection {
     async fn send(&mut self, msg: &ServerMessage) -> Result<(), End> {
         self.session.text(Outbound::message(msg).text).await.map_err(|_| End::Gone)
+    }
+
+    /// Counts a frame against the connection's rate; a flood closes the connection.
+    async fn admit(&mut self) -> Result<(), End> {
+        if self.bucket.take(Instant::now()) {
+            return Ok(());
+        }
+        tracing::info!(conn = self.conn, board = %self.ctx.board, "closing a connection that sent too many messages");
+        self.ctx.hub.metrics().rejected(ErrorCode::TooMany);
+        let message = format!("Too many messages: at most {MAX_MESSAGES_PER_SECOND} a second. Reconnecting shortly.");
+        Err(self.fail(ErrorCode::TooMany, &message, close::TOO_MANY).await)
     }
 
     async fn fail(&mut self, code: ErrorCode, message: &str, close_code: u16) -> End {
@@ -149,6 +186,9 @@ impl Connection {
                 },
                 frame = self.stream.next() => {
                     self.last_heard = Instant::now();
+                    if let Err(end) = self.admit().await {
+                        return end;
+                    }
                     let result = match frame {
                         None => return End::Gone,
                         Some(frame) => self.on_frame(frame, actor, &mut following).await,
@@ -180,6 +220,7 @@ impl Connection {
                 Ok(None) => return Err(End::Gone),
                 Ok(Some(frame)) => frame,
             };
+            self.admit().await?;
             let text = match frame {
                 Ok(AggregatedMessage::Text(text)) => text,
                 Ok(AggregatedMessage::Ping(bytes)) => {
@@ -341,5 +382,29 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     match text.char_indices().nth(200) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_the_average_rate() {
+        let start = Instant::now();
+        let mut bucket = Bucket { tokens: f64::from(MESSAGE_BURST), refilled: start };
+        for i in 0..MESSAGE_BURST {
+            assert!(bucket.take(start), "message {i} of the burst");
+        }
+        assert!(!bucket.take(start), "the burst is spent");
+        // A second later, a second's worth again, and no more.
+        let later = start + Duration::from_secs(1);
+        for i in 0..MAX_MESSAGES_PER_SECOND {
+            assert!(bucket.take(later), "message {i} of the next second");
+        }
+        assert!(!bucket.take(later));
+        // A long pause refills only up to the burst.
+        let much_later = later + Duration::from_secs(3600);
+        assert_eq!((0..MESSAGE_BURST * 2).filter(|_| bucket.take(much_later)).count(), MESSAGE_BURST as usize);
     }
 }

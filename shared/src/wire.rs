@@ -31,6 +31,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest text frame a server accepts from a client, in bytes.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 16 * 1024;
 
+/// Messages a client may send per second, on average (a token bucket per connection). A person
+/// adding topics and voting sends a few a minute; the app's clock pings, one every few seconds.
+pub const MAX_MESSAGES_PER_SECOND: u32 = 10;
+/// Messages a client may send at once before the average applies (the bucket's size).
+pub const MESSAGE_BURST: u32 = 40;
+
 /// A signed session token. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -100,6 +106,9 @@ pub enum ErrorCode {
     Unavailable,
     /// The client fell too far behind; it will get a snapshot.
     Lagging,
+    /// The client sent more than [`MAX_MESSAGES_PER_SECOND`] (beyond [`MESSAGE_BURST`]); the
+    /// connection is closed with [`close::TOO_MANY`].
+    TooMany,
     /// A rule of the meeting refused the command: the [`RejectCode`] itself goes on the wire
     /// (`"vote_limit"`, `"forbidden"`, ...), so there is one flat set of codes.
     #[serde(untagged)]
@@ -187,4 +196,6 @@ pub mod close {
     pub const NOT_HELLO: u16 = 4400;
     /// The client stopped answering heartbeats or was idle too long.
     pub const IDLE: u16 = 4408;
+    /// The client sent messages faster than allowed (a flood).
+    pub const TOO_MANY: u16 = 4429;
 }

@@ -398,6 +398,7 @@ fn error_codes_are_one_flat_set() {
         (ErrorCode::NotHello, "not_hello"),
         (ErrorCode::Unavailable, "unavailable"),
         (ErrorCode::Lagging, "lagging"),
+        (ErrorCode::TooMany, "too_many"),
         (RejectCode::Forbidden.into(), "forbidden"),
         (RejectCode::WrongPhase.into(), "wrong_phase"),
         (RejectCode::NotFound.into(), "not_found"),

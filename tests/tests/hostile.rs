@@ -292,3 +292,40 @@ async fn a_page_on_another_site_cannot_open_a_websocket_with_a_visitors_session(
     assert_eq!(m.head().await?, before, "nothing changed");
     Ok(())
 }
+
+#[actix_rt::test]
+async fn a_flood_of_messages_closes_the_connection_with_a_clear_code_and_the_meeting_goes_on() -> anyhow::Result<()> {
+    use minim_shared::wire::{ClientMessage, MESSAGE_BURST};
+    let mut m = meeting().await?;
+    let before = m.head().await?;
+    // Far more than the burst, as fast as the socket takes them; half of them commands.
+    for id in 0..u64::from(MESSAGE_BURST) * 3 {
+        let message = if id % 2 == 0 {
+            ClientMessage::Ping { id }
+        } else {
+            ClientMessage::Command { id, command: Command::PlaceVote { topic: TopicId(1) } }
+        };
+        if m.participant.send_raw(serde_json::to_string(&message)?).await.is_err() {
+            break; // already closed
+        }
+    }
+    let (code, reason) = m.participant.closed().await?;
+    assert_eq!(code, close::TOO_MANY, "{reason}");
+    let error = m.participant.received.iter().find_map(|msg| match msg {
+        ServerMessage::Error { code, message } => Some((*code, message.clone())),
+        _ => None,
+    });
+    let (error, message) = error.expect("an error before the close");
+    assert_eq!(error, ErrorCode::TooMany);
+    assert!(message.contains("Too many messages"), "{message}");
+
+    // Only what was admitted before the flood was cut off happened: at most the vote budget.
+    let (_, view) = m.room.facilitator("Facilitator").await?;
+    let votes: u32 = view.board.topics.values().map(|t| t.votes).sum();
+    assert!(votes <= Settings::default().votes_per_person, "{votes} votes");
+    assert!(m.head().await? >= before);
+    // The others' meeting goes on, and the flooder can come back.
+    m.facilitator.ok(Command::AddTopic { text: Private::new("after the flood") }).await?;
+    Client::connect(&m.ws(), &m.participant_token, None).await?;
+    Ok(())
+}
