@@ -33,6 +33,16 @@ pub struct Config {
     #[arg(long, env = "MINIM_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Open WebSocket connections allowed from one client address (a whole office may share one).
+    #[arg(long, env = "MINIM_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    pub max_connections_per_address: u32,
+
+    /// Behind a reverse proxy: the request header it puts the client's address in (e.g.
+    /// `X-Real-IP`). Set it only when every request comes through that proxy: a client reaching the
+    /// node directly could put any address there.
+    #[arg(long, env = "MINIM_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<actix_web::http::header::HeaderName>,
+
     /// Seconds a client may stay silent (no message, no answer to the server's pings) before it is
     /// disconnected. The server pings every third of this.
     #[arg(long, env = "MINIM_CLIENT_TIMEOUT_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(3..=3600))]
@@ -133,6 +143,8 @@ impl fmt::Debug for Config {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("public_url", &self.public_url)
             .field("allowed_origins", &self.allowed_origins)
+            .field("max_connections_per_address", &self.max_connections_per_address)
+            .field("client_ip_header", &self.client_ip_header)
             .field("client_timeout_secs", &self.client_timeout_secs)
             .field("redis_url", &self.redis_url)
             .field("retention", &self.retention)

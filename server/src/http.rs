@@ -26,8 +26,8 @@ pub struct AppState {
     pub public_url: String,
     pub shutdown: CancellationToken,
     pub client_timeout: std::time::Duration,
-    /// Origins besides the service's own whose pages may open a WebSocket.
-    pub allowed_origins: Vec<String>,
+    /// Which WebSocket upgrades are let in (origin, connections per address).
+    pub admission: Arc<crate::admission::Admission>,
 }
 
 /// An HTTP API error: a status and the same `{code, message}` shape as the WebSocket's errors.
@@ -219,7 +219,7 @@ async fn websocket(
     body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     let board = board_id(&path)?;
-    if !origin_allowed(&req, &state.public_url, &state.allowed_origins) {
+    if !state.admission.origin_allowed(&req) {
         tracing::info!(board = %board, "websocket refused: origin not allowed");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -228,8 +228,25 @@ async fn websocket(
         )
         .into());
     }
+    let too_many = || {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooMany,
+            "Too many connections from this address; close some and try again.",
+        )
+    };
+    let ip = state.admission.client_ip(&req).ok_or_else(|| {
+        tracing::warn!("websocket refused: no client address (is --client-ip-header set by the proxy?)");
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadMessage, "The client's address is unknown.")
+    })?;
+    let slot = state.admission.take_slot(ip).ok_or_else(|| {
+        tracing::info!(board = %board, "websocket refused: too many connections from one address");
+        state.hub.metrics().rejected(ErrorCode::TooMany);
+        too_many()
+    })?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let ctx = SessionContext {
+        _slot: slot,
         hub: state.hub.clone(),
         tokens: state.tokens.clone(),
         board,
@@ -239,65 +256,4 @@ async fn websocket(
     // The WebSocket stream is not `Send`, so the session runs on this worker's local set.
     actix_web::rt::spawn(session::run(session, stream, ctx));
     Ok(response)
-}
-
-/// Whether a WebSocket upgrade may go ahead, judging by its `Origin`. A browser sends the page's
-/// origin with every WebSocket, and would send the visitor's credentials from any site that opens
-/// one (cross-site WebSocket hijacking), so only pages of this service itself, or of the origins
-/// configured as allowed, may. A request without `Origin` is not from a browser page; it still
-/// needs a valid token.
-///
-/// "This service" is the origin of the public URL, or the host the request was addressed to (so a
-/// node reached directly, e.g. on localhost, accepts its own pages).
-fn origin_allowed(req: &HttpRequest, public_url: &str, allowed: &[String]) -> bool {
-    let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) else { return true };
-    let Ok(origin) = origin.to_str() else { return false };
-    let same = |other: &str| other.trim_end_matches('/').eq_ignore_ascii_case(origin);
-    if same(origin_of(public_url)) || allowed.iter().any(|a| same(a)) {
-        return true;
-    }
-    let host = req.headers().get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok());
-    origin.split_once("://").is_some_and(|(_, authority)| host.is_some_and(|h| h.eq_ignore_ascii_case(authority)))
-}
-
-/// `scheme://host[:port]` of a URL.
-fn origin_of(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(slash) => &url[..after_scheme + slash],
-        None => url,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::test::TestRequest;
-
-    fn allowed(origin: Option<&str>, host: &str, extra: &[&str]) -> bool {
-        let mut req = TestRequest::default().insert_header(("Host", host));
-        if let Some(origin) = origin {
-            req = req.insert_header(("Origin", origin));
-        }
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        origin_allowed(&req.to_http_request(), "https://minim.example.org", &extra)
-    }
-
-    #[test]
-    fn only_this_services_pages_may_open_a_websocket() {
-        assert!(allowed(Some("https://minim.example.org"), "internal:8080", &[]), "the public origin");
-        assert!(allowed(Some("http://127.0.0.1:8080"), "127.0.0.1:8080", &[]), "the host it was addressed to");
-        assert!(allowed(None, "internal:8080", &[]), "not a browser page");
-        assert!(allowed(Some("https://intranet.example.org"), "x", &["https://intranet.example.org"]));
-        assert!(!allowed(Some("https://evil.example"), "internal:8080", &[]));
-        assert!(!allowed(Some("https://minim.example.org.evil.example"), "internal:8080", &[]));
-        assert!(!allowed(Some("null"), "internal:8080", &[]), "sandboxed or file pages");
-        assert!(!allowed(Some("https://evil.example"), "evil.example:443", &["https://intranet.example.org"]));
-    }
-
-    #[test]
-    fn origins_are_scheme_host_and_port() {
-        assert_eq!(origin_of("https://minim.example.org/base/"), "https://minim.example.org");
-        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
-    }
 }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`config`] | flags and environment |
 //! | [`http`] | API routes: create, join, WebSocket upgrade, health |
+//! | [`admission`] | which WebSocket upgrades are let in: origin, connections per address |
 //! | [`web`] | the browser app's files and the security headers |
 //! | [`session`] | one WebSocket connection: hello, commands, heartbeat, fan-in of board messages |
 //! | [`board_task`] | [`board_task::BoardHub`] and one task per live board, which owns its state |
@@ -18,6 +19,7 @@
 //! Nothing here logs what people wrote or their names: logs carry board ids, connection numbers,
 //! command kinds and error codes.
 
+pub mod admission;
 pub mod auth;
 pub mod board_task;
 pub mod clock;
@@ -79,10 +81,15 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     let state = actix_web::web::Data::new(http::AppState {
         hub,
         tokens,
-        public_url,
+        public_url: public_url.clone(),
         shutdown: shutdown.clone(),
         client_timeout,
-        allowed_origins: config.allowed_origins.clone(),
+        admission: admission::Admission::new(
+            &public_url,
+            config.allowed_origins.clone(),
+            config.client_ip_header.clone(),
+            config.max_connections_per_address,
+        ),
     });
 
     let server = HttpServer::new(move || {

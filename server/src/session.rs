@@ -34,6 +34,8 @@ pub struct SessionContext {
     /// A client not heard from (no frame, no pong) for this long is disconnected; the server pings
     /// every third of it, so a live but quiet client always answers in time.
     pub client_timeout: Duration,
+    /// This connection's place in the per-address limit, freed when the session ends.
+    pub _slot: crate::admission::Slot,
 }
 
 /// Why the loop ended, and how to close.

@@ -329,3 +329,37 @@ async fn a_flood_of_messages_closes_the_connection_with_a_clear_code_and_the_mee
     Client::connect(&m.ws(), &m.participant_token, None).await?;
     Ok(())
 }
+
+#[actix_rt::test]
+async fn one_address_cannot_open_more_than_its_share_of_connections() -> anyhow::Result<()> {
+    let room = TestBoard::open_with(&["--max-connections-per-address", "3"], "Limits", Settings::default()).await?;
+    let (_, first) = room.facilitator("Facilitator").await?;
+    let (p, _second) = room.participant("Participant").await?;
+    let _third = Client::connect(&room.ws(), &p.token, None).await?;
+
+    // The fourth from the same address is refused before it becomes a WebSocket.
+    match tokio_tungstenite::connect_async(room.ws()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+            assert!(body.contains("too_many") && body.contains("Too many connections"), "{body}");
+        }
+        Ok(_) => anyhow::bail!("a fourth connection was let in"),
+        Err(other) => anyhow::bail!("expected an HTTP refusal, got {other}"),
+    }
+
+    // A closed connection frees its place.
+    first.close().await;
+    let deadline = tokio::time::Instant::now() + minim_tests::PATIENCE;
+    loop {
+        match Client::connect(&room.ws(), &p.token, None).await {
+            Ok(_) => break,
+            // The server notices the close a moment after the client sends it.
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.context("the freed place was never given back")),
+        }
+    }
+    Ok(())
+}
