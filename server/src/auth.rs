@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::Path;
 
-/// How long a session token lasts: a meeting and then some.
+/// How long a session token lasts by default: a meeting and then some.
 pub const TOKEN_TTL_SECS: u64 = 24 * 60 * 60;
 /// Clock skew tolerated between nodes when checking expiry.
 const LEEWAY_SECS: u64 = 30;
@@ -43,6 +43,7 @@ pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    ttl_secs: u64,
 }
 
 impl fmt::Debug for Tokens {
@@ -64,7 +65,17 @@ impl Tokens {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        Tokens { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+        Tokens {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl_secs: TOKEN_TTL_SECS,
+        }
+    }
+
+    /// Issues tokens that last `ttl` (at least a second).
+    pub fn with_ttl(self, ttl: std::time::Duration) -> Tokens {
+        Tokens { ttl_secs: ttl.as_secs().max(1), ..self }
     }
 
     /// The configured secret, or the one kept in the data directory (made on first start).
@@ -106,7 +117,7 @@ impl Tokens {
             person,
             grant,
             iat,
-            exp: iat + TOKEN_TTL_SECS,
+            exp: iat + self.ttl_secs,
         };
         // HMAC signing of a serialisable struct cannot fail.
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)

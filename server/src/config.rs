@@ -43,6 +43,11 @@ pub struct Config {
     #[arg(long, env = "MINIM_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<actix_web::http::header::HeaderName>,
 
+    /// How long a session lasts after joining (e.g. `24h`); a connection is closed when its session
+    /// ends, and the person joins again from the link.
+    #[arg(long, env = "MINIM_SESSION_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub session_ttl: Duration,
+
     /// Seconds a client may stay silent (no message, no answer to the server's pings) before it is
     /// disconnected. The server pings every third of this.
     #[arg(long, env = "MINIM_CLIENT_TIMEOUT_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(3..=3600))]
@@ -145,6 +150,7 @@ impl fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("max_connections_per_address", &self.max_connections_per_address)
             .field("client_ip_header", &self.client_ip_header)
+            .field("session_ttl", &self.session_ttl)
             .field("client_timeout_secs", &self.client_timeout_secs)
             .field("redis_url", &self.redis_url)
             .field("retention", &self.retention)

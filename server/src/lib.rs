@@ -44,7 +44,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
-    let tokens = auth::Tokens::load_or_create(config.secret.as_ref(), &config.data_dir)?;
+    let tokens = auth::Tokens::load_or_create(config.secret.as_ref(), &config.data_dir)?.with_ttl(config.session_ttl);
     let metrics = Arc::new(metrics::Metrics::default());
     let hub = match &config.redis_url {
         Some(url) => {

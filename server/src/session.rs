@@ -164,6 +164,9 @@ impl Connection {
         }
         tracing::debug!(conn = self.conn, board = %self.ctx.board, "following");
 
+        // The session ends when its token does, however long the connection has been open.
+        let session_end = tokio::time::sleep(clock::until(minim_shared::UnixMillis(claims.exp.saturating_mul(1000))));
+        tokio::pin!(session_end);
         let mut heartbeat = tokio::time::interval(self.ctx.client_timeout / 3);
         let shutdown = self.ctx.shutdown.clone();
         loop {
@@ -198,6 +201,11 @@ impl Connection {
                     if let Err(end) = result {
                         return end;
                     }
+                }
+                () = &mut session_end => {
+                    tracing::info!(conn = self.conn, "session expired");
+                    let message = "Your session has ended. Join again from the link.";
+                    return self.fail(ErrorCode::Unauthorized, message, close::UNAUTHORIZED).await;
                 }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > self.ctx.client_timeout {

@@ -363,3 +363,21 @@ async fn one_address_cannot_open_more_than_its_share_of_connections() -> anyhow:
     }
     Ok(())
 }
+
+#[actix_rt::test]
+async fn a_live_connection_is_closed_when_its_session_ends() -> anyhow::Result<()> {
+    let room = TestBoard::open_with(&["--session-ttl", "2s"], "Short sessions", Settings::default()).await?;
+    let (joined, mut participant) = room.participant("Participant").await?;
+    let ends_at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(joined.expires_at);
+    assert!(ends_at <= std::time::SystemTime::now() + std::time::Duration::from_secs(3), "a 2 s session");
+
+    // Nothing to do with activity: the connection is closed when the token's time is up.
+    let (code, reason) = participant.closed().await?;
+    assert_eq!(code, close::UNAUTHORIZED, "{reason}");
+    assert!(std::time::SystemTime::now() + std::time::Duration::from_millis(500) >= ends_at, "not early");
+    let ended = participant.received.iter().any(|m| {
+        matches!(m, ServerMessage::Error { code: ErrorCode::Unauthorized, message } if message.contains("session has ended"))
+    });
+    assert!(ended, "told why: {:?}", participant.received.last());
+    Ok(())
+}
