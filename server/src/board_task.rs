@@ -412,6 +412,13 @@ impl BoardTask {
                 let _ = reply.send(result);
             }
             Request::Subscribe { sub, since, reply } => {
+                // This node may not have heard yet of what the client already knows (it joined, or
+                // saw events, through another node): read the log before judging.
+                let unknown = sub.person().is_some_and(|p| !self.board.people.contains_key(&p));
+                if self.hub.store.shared() && (unknown || since.is_some_and(|s| s > self.board.seq)) {
+                    let result = self.read_missed().await.map(drop);
+                    self.settle(result);
+                }
                 let _ = reply.send(self.subscribe(sub, since));
             }
             Request::Grant { key, reply } => {
@@ -427,8 +434,24 @@ impl BoardTask {
     }
 
     async fn execute(&mut self, actor: Actor, command: Command) -> Result<Seq, BoardError> {
+        let mut looked = false;
         for _ in 0..CONFLICT_RETRIES {
-            let events = decide(&self.board, actor, &command, clock::now()).map_err(BoardError::Rejected)?;
+            let events = match decide(&self.board, actor, &command, clock::now()) {
+                Ok(events) => events,
+                Err(rejection) => {
+                    // This node may be behind the others (an announcement still on its way): refuse
+                    // only on the latest state. If the log cannot be read, the refusal stands.
+                    if !looked && self.hub.store.shared() {
+                        looked = true;
+                        match self.read_missed().await {
+                            Ok(found) if found > 0 => continue,
+                            Err(BoardError::NotFound) => return Err(BoardError::NotFound),
+                            _ => {}
+                        }
+                    }
+                    return Err(BoardError::Rejected(rejection));
+                }
+            };
             if events.is_empty() {
                 return Ok(self.board.seq);
             }
