@@ -8,6 +8,11 @@ pub fn now_ms() -> u64 {
     js_sys::Date::now().max(0.0) as u64
 }
 
+/// Asks the person to confirm something that cannot be undone (the browser's own dialog).
+pub fn confirm(question: &str) -> bool {
+    web_sys::window().and_then(|w| w.confirm_with_message(question).ok()).unwrap_or(false)
+}
+
 /// A random number in `0..1` (for reconnect jitter; not for anything secret).
 pub fn random() -> f64 {
     js_sys::Math::random()

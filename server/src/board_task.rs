@@ -616,6 +616,19 @@ impl BoardTask {
             self.board.apply(e);
         }
         self.fan_out(&events);
+        // Someone taken off the board stops following it at once: their sessions try to follow
+        // again, are refused (no longer a member) and close.
+        let removed: Vec<PersonId> = events
+            .iter()
+            .filter_map(|e| match e.event {
+                minim_shared::Event::PersonRemoved { person } => Some(person),
+                _ => None,
+            })
+            .collect();
+        if !removed.is_empty() {
+            self.subscribers.retain(|sub| sub.person().is_none_or(|p| !removed.contains(&p)));
+            self.send_presence();
+        }
         self.events.extend(events);
     }
 

@@ -95,6 +95,10 @@ pub enum Command {
     RemoveActionItem {
         id: ActionItemId,
     },
+    /// Takes someone off the board: their connections close and their session stops working.
+    RemovePerson {
+        person: PersonId,
+    },
 }
 
 /// Who may issue a command: the permission table. `decide` consults it before any other rule, and
@@ -131,7 +135,8 @@ impl Command {
             | MoveOn
             | SetTakeaway { .. }
             | AddActionItem { .. }
-            | RemoveActionItem { .. } => Permission::Facilitator,
+            | RemoveActionItem { .. }
+            | RemovePerson { .. } => Permission::Facilitator,
         }
     }
 
@@ -162,6 +167,7 @@ impl Command {
             SetTakeaway { .. } => "set_takeaway",
             AddActionItem { .. } => "add_action_item",
             RemoveActionItem { .. } => "remove_action_item",
+            RemovePerson { .. } => "remove_person",
         }
     }
 }

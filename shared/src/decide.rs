@@ -89,6 +89,7 @@ pub fn decide(board: &Board, actor: Actor, command: &Command, now: UnixMillis) -
             rules.add_action_item(*topic, text, *owner, due.as_deref())
         }
         Command::RemoveActionItem { id } => rules.remove_action_item(*id),
+        Command::RemovePerson { person } => rules.remove_person(*person),
     }
 }
 
@@ -499,6 +500,14 @@ impl Rules<'_> {
             due: due.map(str::to_owned),
         };
         Ok(vec![Event::ActionItemAdded { item }])
+    }
+
+    fn remove_person(&self, person: PersonId) -> Result<Vec<Event>, Rejection> {
+        match self.board.people.get(&person) {
+            None => reject(NotFound, "That person is not on this board."),
+            Some(p) if p.role == Role::Facilitator => reject(Invalid, "The facilitator cannot be removed."),
+            Some(_) => Ok(vec![Event::PersonRemoved { person }]),
+        }
     }
 
     fn remove_action_item(&self, id: ActionItemId) -> Result<Vec<Event>, Rejection> {

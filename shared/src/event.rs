@@ -125,6 +125,11 @@ pub enum Event {
         person: PersonId,
         name: Private,
     },
+    /// The facilitator took someone off the board. What they wrote and their votes stay: they were
+    /// part of the meeting.
+    PersonRemoved {
+        person: PersonId,
+    },
     SettingsChanged {
         settings: Settings,
     },

@@ -238,6 +238,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => cmd((topic_id(), raw_text(), (1u32..=6).prop_map(PersonId), due())
             .prop_map(|(topic, text, owner, due)| AddActionItem { topic, text, owner, due }).boxed()),
         1 => cmd((1u32..=4).prop_map(|id| RemoveActionItem { id: ActionItemId(id) }).boxed()),
+        1 => cmd((1u32..=7).prop_map(|p| RemovePerson { person: PersonId(p) }).boxed()),
     ]
 }
 
@@ -558,7 +559,8 @@ impl World {
 
         // Votes.
         for (person, ballot) in &b.ballots {
-            prop_assert!(b.people.contains_key(person), "a ballot of someone not on the board");
+            // Someone taken off the board keeps the votes they placed; nobody else has a ballot.
+            prop_assert!(person.0 >= 1 && person.0 <= b.last_person, "a ballot of someone never on the board");
             prop_assert!(!ballot.is_empty(), "an empty ballot is kept");
             prop_assert!(b.votes_used(*person) <= s.votes_per_person, "{:?} used more votes than allowed", person);
             for (topic, n) in ballot {
@@ -570,7 +572,8 @@ impl World {
             let sum: u32 = b.ballots.values().filter_map(|bal| bal.get(&t.id)).sum();
             prop_assert_eq!(t.votes, sum, "topic {:?}'s total is not the sum of the ballots", t.id);
             prop_assert!(t.text.is_some() && t.author.is_some(), "the server must know every topic's text and author");
-            prop_assert!(b.people.contains_key(&t.author.unwrap()));
+            let author = t.author.unwrap();
+            prop_assert!(author.0 >= 1 && author.0 <= b.last_person, "a topic by someone never on the board");
             prop_assert!(t.id.0 <= b.last_topic);
             if t.hidden {
                 prop_assert_eq!(b.phase, Phase::Gathering, "a topic is still hidden after gathering");
@@ -603,7 +606,10 @@ impl World {
                 };
                 prop_assert_eq!(count, n);
             }
-            prop_assert!(c.answers.keys().all(|p| b.people.contains_key(p)));
+            prop_assert!(
+                c.answers.keys().all(|p| p.0 >= 1 && p.0 <= b.last_person),
+                "an answer from someone never on the board"
+            );
         }
 
         // Action items.
@@ -611,7 +617,11 @@ impl World {
             prop_assert_eq!(*id, a.id);
             prop_assert!(id.0 <= b.last_action_item);
             prop_assert!(b.topics.contains_key(&a.topic), "an action item outlived its topic");
-            prop_assert!(b.people.contains_key(&a.owner));
+            // An owner taken off the board later still owns the item (the group agreed on it).
+            prop_assert!(
+                a.owner.0 >= 1 && a.owner.0 <= b.last_person,
+                "an action item owned by someone never on the board"
+            );
         }
         Ok(())
     }
@@ -853,6 +863,7 @@ fn arbitrary_event() -> impl Strategy<Value = Event> {
         (text(), settings()).prop_map(|(title, settings)| Event::BoardCreated { title, settings }),
         (person(), text(), role()).prop_map(|(person, name, role)| Event::PersonJoined { person, name, role }),
         (person(), text()).prop_map(|(person, name)| Event::PersonRenamed { person, name }),
+        person().prop_map(|person| Event::PersonRemoved { person }),
         settings().prop_map(|settings| Event::SettingsChanged { settings }),
         (phase(), phase()).prop_map(|(from, to)| Event::PhaseChanged { from, to }),
         (topic(), prop::option::of(person()), prop::option::of(text()), any::<bool>())

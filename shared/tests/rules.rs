@@ -375,6 +375,41 @@ fn extreme_settings() -> Vec<Settings> {
     ]
 }
 
+#[test]
+fn the_facilitator_takes_someone_off_the_board_and_what_they_wrote_and_voted_stays() {
+    let before = voting().votes(CAL, T2, 2).board;
+    let board = Given { board: before.clone() }
+        .when(FRAN, Command::RemovePerson { person: CAL })
+        .then(&[Event::PersonRemoved { person: CAL }]);
+    assert!(!board.people.contains_key(&CAL));
+    assert_eq!(board.topics, before.topics, "their topic and their votes stay");
+    assert_eq!(board.ballots, before.ballots);
+}
+
+#[test]
+fn someone_taken_off_the_board_can_do_nothing_more_on_it() {
+    let removed = || voting().did(FRAN, Command::RemovePerson { person: CAL });
+    let r = removed().when(CAL, Command::PlaceVote { topic: T2 }).then_reject(Forbidden);
+    assert_eq!(r.message, "You are not on this board.");
+    removed().when(CAL, Command::AddTopic { text: t("Back again") }).then_reject(Forbidden);
+    // Joining again through the link makes a new person, not the old one.
+    removed().when(System, join("Cal", Role::Participant)).then(&[Event::PersonJoined {
+        person: PersonId(5),
+        name: t("Cal"),
+        role: Role::Participant,
+    }]);
+}
+
+#[test]
+fn the_facilitator_cannot_be_removed_and_only_people_on_the_board_can() {
+    let r = gathering().when(FRAN, Command::RemovePerson { person: FRAN }).then_reject(Invalid);
+    assert_eq!(r.message, "The facilitator cannot be removed.");
+    let r = gathering().when(FRAN, Command::RemovePerson { person: STRANGER }).then_reject(NotFound);
+    assert_eq!(r.message, "That person is not on this board.");
+    let twice = gathering().did(FRAN, Command::RemovePerson { person: CAL });
+    twice.when(FRAN, Command::RemovePerson { person: CAL }).then_reject(NotFound);
+}
+
 // =====================================================================================
 // Creating a board
 // =====================================================================================
@@ -1787,6 +1822,7 @@ fn permission_table() -> Vec<Row> {
         row(discussing(), Command::SetTakeaway { topic: T2, text: t("Hire slowly") },        [NO, NO, OK, NO, NO, NO]),
         row(discussing(), add_action_item(T2, "Draft the job ad", BEN, Some("2024-03-01")), [NO, NO, OK, NO, NO, NO]),
         row(with_item(), Command::RemoveActionItem { id: ActionItemId(1) },                  [NO, NO, OK, NO, NO, NO]),
+        row(gathering(), Command::RemovePerson { person: CAL },                              [NO, NO, OK, NO, NO, NO]),
     ];
     table
 }
@@ -1804,6 +1840,7 @@ fn who_may(command: &Command) -> Permission {
         }
         StartTimer | PauseTimer | ResumeTimer | ExtendTimer | StopTimer | MoveOn => Permission::Facilitator,
         SetTakeaway { .. } | AddActionItem { .. } | RemoveActionItem { .. } => Permission::Facilitator,
+        RemovePerson { .. } => Permission::Facilitator,
     }
 }
 
@@ -1814,7 +1851,7 @@ fn the_permission_table_has_one_row_per_command() {
     kinds.sort_unstable();
     kinds.dedup();
     assert_eq!(kinds.len(), table.len(), "a command has two rows");
-    assert_eq!(kinds.len(), 23, "every command has a row");
+    assert_eq!(kinds.len(), 24, "every command has a row");
     for r in &table {
         assert_eq!(r.command.permission(), who_may(&r.command), "{}", r.command.kind());
     }

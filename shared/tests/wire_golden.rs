@@ -322,6 +322,17 @@ fn check_in_answered() {
 }
 
 #[test]
+fn removing_someone() {
+    golden(
+        &ClientMessage::Command { id: 9, command: Command::RemovePerson { person: PersonId(4) } },
+        json!({"type": "command", "id": 9, "command": {"type": "remove_person", "person": 4}}),
+    );
+    let removed = Event::PersonRemoved { person: PersonId(4) };
+    assert_eq!(removed.visible_to(Viewer::Public), removed, "everyone sees who left");
+    golden(&event(30, removed), json!({"type": "event", "seq": 30, "event": {"type": "person_removed", "person": 4}}));
+}
+
+#[test]
 fn other_events() {
     golden(
         &event(16, Event::PhaseChanged { from: Phase::Voting, to: Phase::Discussing }),

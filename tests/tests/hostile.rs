@@ -381,3 +381,31 @@ async fn a_live_connection_is_closed_when_its_session_ends() -> anyhow::Result<(
     assert!(ended, "told why: {:?}", participant.received.last());
     Ok(())
 }
+
+#[actix_rt::test]
+async fn someone_the_facilitator_removes_is_disconnected_and_their_session_stops_working() -> anyhow::Result<()> {
+    let mut m = meeting().await?;
+    let (_, mut other) = m.room.participant("Other").await?;
+    let removed = match m.participant.identity {
+        minim_shared::wire::Identity::Person { person, .. } => person,
+        _ => anyhow::bail!("a participant is a person"),
+    };
+
+    // Only the facilitator may, and only someone else.
+    let refusal = other.refused(Command::RemovePerson { person: removed }).await?;
+    assert_eq!(refusal.code, ErrorCode::Rule(RejectCode::Forbidden));
+    let seq = m.facilitator.ok(Command::RemovePerson { person: removed }).await?;
+
+    // Their connection is closed, with the reason; everyone else sees them gone.
+    let (code, reason) = m.participant.closed().await?;
+    assert_eq!(code, close::UNAUTHORIZED, "{reason}");
+    other.sync_to(seq).await?;
+    assert!(!other.board.people.contains_key(&removed));
+
+    // Their token no longer opens the board.
+    assert_eq!(refused_at_hello(&m.ws(), &m.participant_token).await?, ErrorCode::Unauthorized);
+    // The meeting goes on for the others.
+    let seq = other.ok(Command::AddTopic { text: Private::new("still here") }).await?;
+    m.facilitator.sync_to(seq).await?;
+    Ok(())
+}

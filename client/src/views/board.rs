@@ -112,17 +112,22 @@ fn BoardHeader(live: Live, phase: Memo<Phase>, facilitator: Memo<bool>) -> AnyVi
                         .into_any()
                     })
                 })}
-                <People live/>
+                <People live facilitator/>
             </div>
         </header>
     }
     .into_any()
 }
 
-/// Who is on the board and who is connected now.
+const REMOVE_QUESTION: &str = "Remove this person from the board? Their connection closes and their session stops \
+                               working. Anyone with the participant link can still join again.";
+
+/// Who is on the board and who is connected now; the facilitator can take someone off it.
 #[component]
-fn People(live: Live) -> AnyView {
+fn People(live: Live, facilitator: Memo<bool>) -> AnyView {
     let people = memo(move || {
+        // Read here so that the list is drawn again (with or without its buttons) when it changes.
+        facilitator.track();
         let online = live.presence.get();
         let me = live.me();
         live.board.with(|b| {
@@ -149,7 +154,24 @@ fn People(live: Live) -> AnyView {
             </p>
             <ul class="people" data-test="people">
                 {rx(move || {
-                    list(people.get(), |(_, name, is_facilitator, connected, is_me)| {
+                    list(people.get(), |(id, name, is_facilitator, connected, is_me)| {
+                        let can_remove = facilitator.get_untracked() && !is_facilitator && !is_me;
+                        let remove = move || {
+                            view! {
+                                <button
+                                    class="btn ghost small"
+                                    data-test="remove-person"
+                                    on:click=move |_| {
+                                        if crate::browser::confirm(REMOVE_QUESTION) {
+                                            live.send(Command::RemovePerson { person: id });
+                                        }
+                                    }
+                                >
+                                    "Remove"
+                                </button>
+                            }
+                            .into_any()
+                        };
                         view! {
                             <li
                                 class=if connected { "person online" } else { "person" }
@@ -160,6 +182,7 @@ fn People(live: Live) -> AnyView {
                                 <span class="person-name">{name}</span>
                                 {maybe(is_me, || view! { <span class="tag">"you"</span> }.into_any())}
                                 {maybe(is_facilitator, || view! { <span class="tag">"facilitator"</span> }.into_any())}
+                                {maybe(can_remove, remove)}
                                 <span class="sr-only">{if connected { ", connected" } else { ", not connected" }}</span>
                             </li>
                         }
