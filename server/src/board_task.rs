@@ -99,6 +99,8 @@ pub enum BoardError {
     Rejected(Rejection),
     #[error("the board does not exist")]
     NotFound,
+    #[error("the board was deleted")]
+    Deleted,
     #[error("this link is not valid for this board")]
     BadKey,
     #[error("you are not on this board")]
@@ -146,6 +148,10 @@ enum Request {
     },
     /// Announcements may have been missed (the fan-out reconnected): check the log.
     Repair,
+    /// The board's retention may have ended: delete it if it has not changed for that long.
+    Expire {
+        retention: Duration,
+    },
 }
 
 /// A cheap, cloneable way to talk to a board task.
@@ -273,6 +279,24 @@ impl BoardHub {
         handle.is_none_or(|h| h.tx.try_send(Request::Published { epoch, events }).is_ok())
     }
 
+    /// Deletes the boards whose last change is longer ago than `retention`, for a store that does
+    /// not delete them by itself; boards live on this node wait until nobody follows them.
+    pub async fn delete_expired(&self, retention: Duration) -> Result<usize, StoreError> {
+        let mut deleted = 0;
+        for board in self.store.expired(retention).await? {
+            let live = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(&board).cloned();
+            if let Some(task) = live.filter(BoardHandle::is_alive) {
+                // Its task knows whether it changed meanwhile; it deletes the board if not.
+                let _ = task.tx.try_send(Request::Expire { retention });
+                continue;
+            }
+            self.store.delete(&board).await?;
+            tracing::info!(board = %board, "board deleted: its retention ended");
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
     /// Asks every live board to check the log for what it may have missed.
     pub fn repair_all(&self) {
         let handles: Vec<BoardHandle> =
@@ -304,6 +328,8 @@ struct BoardTask {
     expires_at: Option<tokio::time::Instant>,
     /// Set when the board turned out to be gone from the store for good: the task stops.
     gone: bool,
+    /// When the board last changed (retention counts from there).
+    last_change: tokio::time::Instant,
     board: Board,
     /// Every event so far, for catch-up (index `i` holds `Seq(i + 1)`).
     events: Vec<Sequenced>,
@@ -323,6 +349,7 @@ impl BoardTask {
             epoch: Epoch::EMBEDDED,
             expires_at: None,
             gone: false,
+            last_change: tokio::time::Instant::now(),
             board: Board::default(),
             events: vec![],
             subscribers: vec![],
@@ -334,6 +361,7 @@ impl BoardTask {
         match self.load().await {
             Ok(true) => {}
             Ok(false) => return self.stop(|| BoardError::NotFound).await,
+            Err(StoreError::Deleted) => return self.stop(|| BoardError::Deleted).await,
             Err(e) => {
                 Metrics::add(&self.hub.metrics.store_errors, 1);
                 tracing::error!(board = %self.id, error = %e, "could not load a board");
@@ -385,7 +413,7 @@ impl BoardTask {
                 Request::Join { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Subscribe { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Grant { reply, .. } => drop(reply.send(Err(error()))),
-                Request::Unsubscribe { .. } | Request::Published { .. } | Request::Repair => {}
+                Request::Unsubscribe { .. } | Request::Published { .. } | Request::Repair | Request::Expire { .. } => {}
             }
         }
     }
@@ -396,6 +424,8 @@ impl BoardTask {
         self.meta = Some(stored.meta);
         self.epoch = stored.epoch;
         self.expires_at = stored.expires_in.map(|d| tokio::time::Instant::now() + d);
+        let now = tokio::time::Instant::now();
+        self.last_change = now.checked_sub(stored.changed_ago).unwrap_or(now);
         self.board = Board::replay(&stored.events);
         self.events = stored.events;
         Ok(self.board.created)
@@ -430,6 +460,13 @@ impl BoardTask {
             }
             Request::Published { epoch, events } => self.on_published(epoch, events).await,
             Request::Repair => self.look_for_missed().await,
+            Request::Expire { retention } => {
+                if self.last_change.elapsed() > retention {
+                    tracing::info!(board = %self.id, "board deleted: its retention ended");
+                    // On failure the board stays, and the next sweep tries again.
+                    let _ = self.delete().await;
+                }
+            }
         }
     }
 
@@ -454,6 +491,9 @@ impl BoardTask {
             };
             if events.is_empty() {
                 return Ok(self.board.seq);
+            }
+            if events == [minim_shared::Event::BoardDeleted] {
+                return self.delete().await;
             }
             let events = self.board.sequence(events);
             match self.hub.store.append(&self.id, self.epoch, self.board.seq, &events).await {
@@ -508,9 +548,23 @@ impl BoardTask {
     /// What a failed background repair leaves behind: a board gone for good stops the task;
     /// anything else (the store unreachable) waits for the next announcement or check.
     fn settle(&mut self, result: Result<(), BoardError>) {
-        if let Err(BoardError::NotFound) = result {
+        if let Err(BoardError::NotFound | BoardError::Deleted) = result {
             self.gone = true;
         }
+    }
+
+    /// Deletes the board from the store and lets go of everyone: their sessions try to follow it
+    /// again and are told it was deleted. This node forgets its copy when the task stops.
+    async fn delete(&mut self) -> Result<Seq, BoardError> {
+        if let Err(e) = self.hub.store.delete(&self.id).await {
+            return Err(self.store_failed("delete the board", &e));
+        }
+        tracing::info!(board = %self.id, "board deleted by its facilitator");
+        self.gone = true;
+        self.subscribers.clear();
+        self.board = Board { seq: self.board.seq, ..Board::default() };
+        self.events.clear();
+        Ok(self.board.seq)
     }
 
     /// Reads the events after this copy's head from the log and passes them on; how many.
@@ -525,6 +579,7 @@ impl BoardTask {
             }
             Err(StoreError::Lost) => self.recover().await.map(|()| 0),
             Err(StoreError::NotFound) => Err(BoardError::NotFound),
+            Err(StoreError::Deleted) => Err(BoardError::Deleted),
             Err(e) => Err(self.store_failed("read the log", &e)),
         }
     }
@@ -536,6 +591,7 @@ impl BoardTask {
         for _ in 0..CONFLICT_RETRIES {
             let stored = match self.hub.store.load(&self.id).await {
                 Ok(stored) => stored,
+                Err(StoreError::Deleted) => return Err(BoardError::Deleted),
                 Err(e) => return Err(self.store_failed("reload", &e)),
             };
             if let Some(stored) = stored {
@@ -603,6 +659,7 @@ impl BoardTask {
 
     /// The store keeps the board another retention period after a change.
     fn touch(&mut self) {
+        self.last_change = tokio::time::Instant::now();
         if let Some(retention) = self.hub.store.retention() {
             self.expires_at = Some(tokio::time::Instant::now() + retention);
         }
@@ -774,6 +831,7 @@ pub fn wire_error(e: &BoardError) -> (ErrorCode, String) {
     match e {
         BoardError::Rejected(r) => (r.code.into(), r.message.clone()),
         BoardError::NotFound => (ErrorCode::BoardNotFound, "This board does not exist.".into()),
+        BoardError::Deleted => (ErrorCode::BoardDeleted, "This board was deleted.".into()),
         BoardError::BadKey => (ErrorCode::Unauthorized, "This link is not valid for this board.".into()),
         BoardError::NotMember => (ErrorCode::Unauthorized, "You are no longer on this board.".into()),
         BoardError::Unavailable | BoardError::Gone => (

@@ -59,8 +59,9 @@ pub struct Config {
     #[arg(long, env = "MINIM_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<RedisUrl>,
 
-    /// How long a board's content is kept after its last change, e.g. `7d`, `12h`, `30m`, `45s`.
-    /// Applies to boards in Redis (their keys expire).
+    /// How long a board's content is kept after its last change (for a closed board: after it was
+    /// closed), e.g. `7d`, `12h`, `30m`, `45s`. Then it is deleted, from the data directory or
+    /// from Redis, and its links answer that it was deleted.
     #[arg(long, env = "MINIM_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub retention: Duration,
 

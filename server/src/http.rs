@@ -71,6 +71,7 @@ impl From<BoardError> for ApiError {
         let status = match &e {
             BoardError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             BoardError::NotFound => StatusCode::NOT_FOUND,
+            BoardError::Deleted => StatusCode::GONE,
             BoardError::BadKey | BoardError::NotMember => StatusCode::FORBIDDEN,
             BoardError::Unavailable | BoardError::Gone => StatusCode::SERVICE_UNAVAILABLE,
         };

@@ -40,6 +40,23 @@ use tokio_util::sync::CancellationToken;
 /// How long in-flight HTTP requests get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Deletes boards whose retention has passed, now and then (the Redis store expires them by itself).
+async fn delete_expired_boards(hub: Arc<board_task::BoardHub>, retention: Duration, shutdown: CancellationToken) {
+    // Often enough that a board outlives its retention by at most a quarter of it (or an hour).
+    let every = (retention / 4).clamp(Duration::from_millis(250), Duration::from_secs(3600));
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(e) = hub.delete_expired(retention).await {
+                    tracing::error!(error = %e, "could not delete expired boards; trying again later");
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
 /// Runs the server until `shutdown` is cancelled, then tells clients to reconnect and stops.
 pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
@@ -69,6 +86,7 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
             board_task::BoardHub::new(disk, metrics, shutdown.clone())
         }
     };
+    tokio::spawn(delete_expired_boards(hub.clone(), config.retention, shutdown.clone()));
     let app = actix_web::web::Data::new(web::WebApp::load(&config.web_dir)?);
 
     // Bind first so that port 0 resolves before the public URL is derived from it.

@@ -137,6 +137,7 @@ fn error_code_name(code: minim_shared::wire::ErrorCode) -> &'static str {
         E::UnsupportedProtocol => "unsupported_protocol",
         E::Unauthorized => "unauthorized",
         E::BoardNotFound => "board_not_found",
+        E::BoardDeleted => "board_deleted",
         E::NotHello => "not_hello",
         E::Unavailable => "unavailable",
         E::Lagging => "lagging",

@@ -289,6 +289,7 @@ impl Connection {
                 let (code, message) = wire_error(&e);
                 let close_code = match e {
                     BoardError::NotFound => close::BOARD_NOT_FOUND,
+                    BoardError::Deleted => close::BOARD_DELETED,
                     BoardError::NotMember | BoardError::BadKey => close::UNAUTHORIZED,
                     _ => 1011,
                 };

@@ -154,6 +154,9 @@ impl Board {
                 self.last_person = self.last_person.max(person.0);
                 self.people.insert(*person, Person { id: *person, name: name.clone(), role: *role });
             }
+            Event::BoardDeleted => {
+                *self = Board { seq: self.seq, ..Board::default() };
+            }
             Event::PersonRemoved { person } => {
                 self.people.remove(person);
             }

@@ -99,6 +99,9 @@ pub enum Command {
     RemovePerson {
         person: PersonId,
     },
+    /// Deletes the board and everything on it, now: every connection closes and every link
+    /// answers "deleted".
+    DeleteBoard,
 }
 
 /// Who may issue a command: the permission table. `decide` consults it before any other rule, and
@@ -136,7 +139,8 @@ impl Command {
             | SetTakeaway { .. }
             | AddActionItem { .. }
             | RemoveActionItem { .. }
-            | RemovePerson { .. } => Permission::Facilitator,
+            | RemovePerson { .. }
+            | DeleteBoard => Permission::Facilitator,
         }
     }
 
@@ -168,6 +172,7 @@ impl Command {
             AddActionItem { .. } => "add_action_item",
             RemoveActionItem { .. } => "remove_action_item",
             RemovePerson { .. } => "remove_person",
+            DeleteBoard => "delete_board",
         }
     }
 }

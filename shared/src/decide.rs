@@ -59,7 +59,9 @@ pub fn decide(board: &Board, actor: Actor, command: &Command, now: UnixMillis) -
         };
     }
     let person = authorize(board, actor, command)?;
-    if board.phase == Phase::Closed && !matches!(command, Command::ChangePhase { .. } | Command::Join { .. }) {
+    let allowed_when_closed =
+        matches!(command, Command::ChangePhase { .. } | Command::Join { .. } | Command::DeleteBoard);
+    if board.phase == Phase::Closed && !allowed_when_closed {
         return reject(WrongPhase, "The meeting is closed.");
     }
     let rules = Rules { board, now };
@@ -90,6 +92,7 @@ pub fn decide(board: &Board, actor: Actor, command: &Command, now: UnixMillis) -
         }
         Command::RemoveActionItem { id } => rules.remove_action_item(*id),
         Command::RemovePerson { person } => rules.remove_person(*person),
+        Command::DeleteBoard => Ok(vec![Event::BoardDeleted]),
     }
 }
 

@@ -125,6 +125,9 @@ pub enum Event {
         person: PersonId,
         name: Private,
     },
+    /// The facilitator deleted the board. The server does not store this: it deletes the log
+    /// instead; folding it empties a board.
+    BoardDeleted,
     /// The facilitator took someone off the board. What they wrote and their votes stay: they were
     /// part of the meeting.
     PersonRemoved {

@@ -98,8 +98,10 @@ pub enum ErrorCode {
     UnsupportedProtocol,
     /// The token is missing, forged, expired or for another board.
     Unauthorized,
-    /// The board does not exist (or no longer does).
+    /// The board does not exist.
     BoardNotFound,
+    /// The board was deleted (by its facilitator, or when its retention ended).
+    BoardDeleted,
     /// The first message must be `hello`, and only once.
     NotHello,
     /// The server cannot accept changes right now (storage trouble); try again shortly.
@@ -190,6 +192,8 @@ pub mod close {
     pub const UNAUTHORIZED: u16 = 4401;
     /// The board does not exist.
     pub const BOARD_NOT_FOUND: u16 = 4404;
+    /// The board was deleted.
+    pub const BOARD_DELETED: u16 = 4410;
     /// Wrong protocol version.
     pub const UNSUPPORTED_PROTOCOL: u16 = 4426;
     /// No `hello` in time, or not first.

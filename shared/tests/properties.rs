@@ -864,6 +864,7 @@ fn arbitrary_event() -> impl Strategy<Value = Event> {
         (person(), text(), role()).prop_map(|(person, name, role)| Event::PersonJoined { person, name, role }),
         (person(), text()).prop_map(|(person, name)| Event::PersonRenamed { person, name }),
         person().prop_map(|person| Event::PersonRemoved { person }),
+        Just(Event::BoardDeleted),
         settings().prop_map(|settings| Event::SettingsChanged { settings }),
         (phase(), phase()).prop_map(|(from, to)| Event::PhaseChanged { from, to }),
         (topic(), prop::option::of(person()), prop::option::of(text()), any::<bool>())

@@ -376,6 +376,14 @@ fn extreme_settings() -> Vec<Settings> {
 }
 
 #[test]
+fn the_facilitator_deletes_the_board_at_any_time_and_nothing_of_it_remains() {
+    for given in [gathering(), discussing(), wrapping_up(), wrapping_up().to(Phase::Closed)] {
+        let board = given.when(FRAN, Command::DeleteBoard).then(&[Event::BoardDeleted]);
+        assert_eq!(board, Board { seq: board.seq, ..Board::default() }, "a deleted board holds nothing");
+    }
+}
+
+#[test]
 fn the_facilitator_takes_someone_off_the_board_and_what_they_wrote_and_voted_stays() {
     let before = voting().votes(CAL, T2, 2).board;
     let board = Given { board: before.clone() }
@@ -1823,6 +1831,7 @@ fn permission_table() -> Vec<Row> {
         row(discussing(), add_action_item(T2, "Draft the job ad", BEN, Some("2024-03-01")), [NO, NO, OK, NO, NO, NO]),
         row(with_item(), Command::RemoveActionItem { id: ActionItemId(1) },                  [NO, NO, OK, NO, NO, NO]),
         row(gathering(), Command::RemovePerson { person: CAL },                              [NO, NO, OK, NO, NO, NO]),
+        row(gathering(), Command::DeleteBoard,                                               [NO, NO, OK, NO, NO, NO]),
     ];
     table
 }
@@ -1840,7 +1849,7 @@ fn who_may(command: &Command) -> Permission {
         }
         StartTimer | PauseTimer | ResumeTimer | ExtendTimer | StopTimer | MoveOn => Permission::Facilitator,
         SetTakeaway { .. } | AddActionItem { .. } | RemoveActionItem { .. } => Permission::Facilitator,
-        RemovePerson { .. } => Permission::Facilitator,
+        RemovePerson { .. } | DeleteBoard => Permission::Facilitator,
     }
 }
 
@@ -1851,7 +1860,7 @@ fn the_permission_table_has_one_row_per_command() {
     kinds.sort_unstable();
     kinds.dedup();
     assert_eq!(kinds.len(), table.len(), "a command has two rows");
-    assert_eq!(kinds.len(), 24, "every command has a row");
+    assert_eq!(kinds.len(), 25, "every command has a row");
     for r in &table {
         assert_eq!(r.command.permission(), who_may(&r.command), "{}", r.command.kind());
     }

@@ -333,6 +333,14 @@ fn removing_someone() {
 }
 
 #[test]
+fn deleting_a_board() {
+    golden(
+        &ClientMessage::Command { id: 10, command: Command::DeleteBoard },
+        json!({"type": "command", "id": 10, "command": {"type": "delete_board"}}),
+    );
+}
+
+#[test]
 fn other_events() {
     golden(
         &event(16, Event::PhaseChanged { from: Phase::Voting, to: Phase::Discussing }),
@@ -406,6 +414,7 @@ fn error_codes_are_one_flat_set() {
         (ErrorCode::UnsupportedProtocol, "unsupported_protocol"),
         (ErrorCode::Unauthorized, "unauthorized"),
         (ErrorCode::BoardNotFound, "board_not_found"),
+        (ErrorCode::BoardDeleted, "board_deleted"),
         (ErrorCode::NotHello, "not_hello"),
         (ErrorCode::Unavailable, "unavailable"),
         (ErrorCode::Lagging, "lagging"),

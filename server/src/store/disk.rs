@@ -10,7 +10,11 @@
 //! ```text
 //! boards/<board id>/meta.json    access metadata (key hashes), written once, atomically
 //! boards/<board id>/events.log   one line per event: "<crc32 as 8 hex digits> <json>\n"
+//! boards/<board id>.deleted      a deleted board's tombstone: empty, kept so its links say so
 //! ```
+//! Deleting writes the tombstone first, then removes the board's directory: a crash in between
+//! leaves a tombstone and leftovers, which the next load removes. The last change of a board is
+//! its log's modification time, which is what retention counts from.
 //! Every append is one `write` of whole lines followed by `fdatasync`, so an accepted event
 //! survives a crash of the process or of the machine. A crash in the middle of a write can leave a
 //! torn last line; loading drops a torn *last* line (its events were never acknowledged) and
@@ -48,6 +52,11 @@ impl DiskLog {
         let root = data_dir.join("boards");
         std::fs::create_dir_all(&root).with_context(|| format!("while creating {}", root.display()))?;
         Ok(DiskLog { root, open: Mutex::new(HashMap::new()) })
+    }
+
+    fn tombstone(&self, board: &BoardId) -> PathBuf {
+        debug_assert!(crate::auth::is_board_id(&board.0));
+        self.root.join(format!("{}.deleted", board.0))
     }
 
     fn dir(&self, board: &BoardId) -> PathBuf {
@@ -143,6 +152,9 @@ impl EventLog for DiskLog {
         async move {
             let dir = self.dir(board);
             let root = self.root.clone();
+            if self.tombstone(board).exists() {
+                return Err(StoreError::Exists);
+            }
             let meta = serde_json::to_vec_pretty(meta).context("while encoding board metadata")?;
             let lines = encode_lines(events)?;
             let head = events.last().map_or(Seq::ZERO, |e| e.seq);
@@ -173,13 +185,22 @@ impl EventLog for DiskLog {
     fn load<'a>(&'a self, board: &'a BoardId) -> BoxFuture<'a, Result<Option<StoredBoard>, StoreError>> {
         async move {
             let dir = self.dir(board);
+            let tombstone = self.tombstone(board);
             let loaded = blocking(move || {
+                if tombstone.exists() {
+                    // Finish a deletion that a crash interrupted.
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir).with_context(|| format!("while removing {}", dir.display()))?;
+                    }
+                    return Ok(Err(StoreError::Deleted));
+                }
                 let meta = match std::fs::read(dir.join("meta.json")) {
                     Ok(bytes) => serde_json::from_slice::<BoardMeta>(&bytes).context("while reading board metadata")?,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(None)),
                     Err(e) => return Err(e).context("while reading board metadata"),
                 };
                 let path = dir.join("events.log");
+                let changed_ago = std::fs::metadata(&path)?.modified()?.elapsed().unwrap_or(std::time::Duration::ZERO);
                 let (events, good_len) = read_log(&path)?;
                 let mut file = OpenOptions::new().append(true).open(&path)?;
                 if file.metadata()?.len() != good_len {
@@ -187,15 +208,15 @@ impl EventLog for DiskLog {
                     file.sync_all()?;
                 }
                 file.seek(std::io::SeekFrom::End(0))?;
-                Ok(Some((meta, events, file)))
+                Ok(Ok(Some((meta, events, file, changed_ago))))
             })
             .await?;
-            let Some((meta, events, file)) = loaded else { return Ok(None) };
+            let Some((meta, events, file, changed_ago)) = loaded? else { return Ok(None) };
             let head = events.last().map_or(Seq::ZERO, |e| e.seq);
             // If this process already has the log open, that entry stays authoritative: a loader
             // that read fewer events than it holds gets a `Conflict` on its first append and reloads.
             self.remember(board, OpenLog { file: Arc::new(file), head });
-            Ok(Some(StoredBoard { meta, events, epoch: Epoch::EMBEDDED, expires_in: None }))
+            Ok(Some(StoredBoard { meta, events, epoch: Epoch::EMBEDDED, expires_in: None, changed_ago }))
         }
         .boxed()
     }
@@ -251,6 +272,61 @@ impl EventLog for DiskLog {
         .boxed()
     }
 
+    fn delete<'a>(&'a self, board: &'a BoardId) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            let (dir, tombstone, root) = (self.dir(board), self.tombstone(board), self.root.clone());
+            // Hold the board's log, if open, so that no append lands in the middle.
+            let open = self.entry(board);
+            let _guard = match &open {
+                Some(log) => Some(log.lock().await),
+                None => None,
+            };
+            blocking(move || {
+                File::create(&tombstone)?.sync_all()?;
+                sync_dir(&root)?;
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).with_context(|| format!("while removing {}", dir.display()))?;
+                    sync_dir(&root)?;
+                }
+                Ok(())
+            })
+            .await
+            .context("while deleting a board")?;
+            self.open.lock().unwrap_or_else(|p| p.into_inner()).remove(board);
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn expired(&self, retention: std::time::Duration) -> BoxFuture<'_, Result<Vec<BoardId>, StoreError>> {
+        let root = self.root.clone();
+        async move {
+            let expired = blocking(move || {
+                let mut expired = vec![];
+                for entry in std::fs::read_dir(&root)? {
+                    let entry = entry?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if !crate::auth::is_board_id(&name) || !entry.file_type()?.is_dir() {
+                        continue;
+                    }
+                    // A board being created has no log yet; it is not expired.
+                    let Ok(changed) = std::fs::metadata(entry.path().join("events.log")).and_then(|m| m.modified())
+                    else {
+                        continue;
+                    };
+                    if changed.elapsed().is_ok_and(|age| age > retention) {
+                        expired.push(BoardId(name));
+                    }
+                }
+                Ok(expired)
+            })
+            .await
+            .context("while looking for expired boards")?;
+            Ok(expired)
+        }
+        .boxed()
+    }
+
     fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         async move {
             // A real write, not a look: a full or read-only disk must show as not ready.
@@ -287,6 +363,48 @@ mod tests {
         reopened.append(&board(), Epoch::EMBEDDED, Seq(3), &[event(4)]).await.unwrap();
         assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events.len(), 4);
         assert!(reopened.load(&BoardId("ff".repeat(16))).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_deleted_board_leaves_only_a_tombstone_and_is_never_stored_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        log.create(&board(), &meta(), &[event(1), event(2)]).await.unwrap();
+        log.delete(&board()).await.unwrap();
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path().join("boards")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from(format!("{}.deleted", board().0))]);
+        assert_eq!(std::fs::metadata(log.tombstone(&board())).unwrap().len(), 0, "the tombstone holds nothing");
+        assert!(matches!(log.load(&board()).await, Err(StoreError::Deleted)));
+        assert!(matches!(log.create(&board(), &meta(), &[event(1)]).await, Err(StoreError::Exists)));
+        assert!(matches!(DiskLog::open(dir.path()).unwrap().load(&board()).await, Err(StoreError::Deleted)));
+    }
+
+    #[tokio::test]
+    async fn a_deletion_cut_short_by_a_crash_is_finished_by_the_next_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        log.create(&board(), &meta(), &[event(1)]).await.unwrap();
+        File::create(log.tombstone(&board())).unwrap();
+        assert!(matches!(log.load(&board()).await, Err(StoreError::Deleted)));
+        assert!(!log.dir(&board()).exists());
+    }
+
+    #[tokio::test]
+    async fn boards_unchanged_for_longer_than_the_retention_are_listed_as_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        log.create(&board(), &meta(), &[event(1)]).await.unwrap();
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(log.expired(day).await.unwrap(), vec![]);
+        // Its last change, two days ago.
+        let log_file = log.dir(&board()).join("events.log");
+        let two_days_ago = std::time::SystemTime::now() - 2 * day;
+        File::options().append(true).open(&log_file).unwrap().set_modified(two_days_ago).unwrap();
+        assert_eq!(log.expired(day).await.unwrap(), vec![board()]);
+        assert_eq!(log.expired(3 * day).await.unwrap(), vec![]);
+        log.delete(&board()).await.unwrap();
+        assert_eq!(log.expired(day).await.unwrap(), vec![], "a deleted board is not listed again");
     }
 
     #[tokio::test]

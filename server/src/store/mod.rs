@@ -85,6 +85,8 @@ pub struct StoredBoard {
     pub epoch: Epoch,
     /// How long until the store deletes it unless it changes (`None`: it keeps boards).
     pub expires_in: Option<Duration>,
+    /// How long ago it last changed, as far as the store can tell.
+    pub changed_ago: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +98,10 @@ pub enum StoreError {
     Exists,
     #[error("the board does not exist")]
     NotFound,
+    /// The board was deleted (by its facilitator, or when its retention ended); only a tombstone
+    /// without content remains, so that its links can say so.
+    #[error("the board was deleted")]
+    Deleted,
     /// The store no longer holds the history the caller's copy came from: the board is gone, or
     /// was stored again under another epoch. Nothing was written.
     #[error("the store no longer holds this board's history")]
@@ -137,6 +143,16 @@ pub trait EventLog: Send + Sync + 'static {
         epoch: Epoch,
         after: Seq,
     ) -> BoxFuture<'a, Result<Vec<Sequenced>, StoreError>>;
+
+    /// Deletes everything of a board and leaves a tombstone (for the retention period, at least),
+    /// so that loading it answers `Deleted`, and it is never stored again.
+    fn delete<'a>(&'a self, board: &'a BoardId) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Boards whose last change is longer ago than `retention`, for a store that does not delete
+    /// them by itself.
+    fn expired(&self, _retention: Duration) -> BoxFuture<'_, Result<Vec<BoardId>, StoreError>> {
+        Box::pin(async { Ok(vec![]) })
+    }
 
     /// Whether the store can take writes right now (for `/readyz`).
     fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>>;

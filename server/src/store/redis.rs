@@ -6,6 +6,7 @@
 //! <prefix>:{<board id>}:meta     access metadata (JSON of `BoardMeta`)
 //! <prefix>:{<board id>}:epoch    the board's epoch in this Redis (see `super::Epoch`)
 //! <prefix>:{<board id>}:events   a list of JSON `Sequenced` events; index i holds seq i + 1
+//! <prefix>:{<board id>}:deleted  a deleted board's tombstone (no content), for the retention period
 //! <prefix>:fanout:<board id>     pub/sub channel: `{"epoch":"…","events":[…]}` per append
 //! ```
 //! The braces are a Redis Cluster hash tag: a board's keys hash to the same slot, so the scripts
@@ -65,11 +66,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Events pushed per `RPUSH` when a whole board is stored again (Lua's `unpack` has a stack limit).
 const PUSH_CHUNK: usize = 1000;
 
-/// `KEYS`: meta, epoch, events. `ARGV`: the metadata's JSON, epoch, retention in ms, channel, then
-/// each event's JSON. Returns 1 if the board was created, 0 if it already existed. Announces the
+/// `KEYS`: meta, epoch, events, tombstone. `ARGV`: the metadata's JSON, epoch, retention in ms,
+/// channel, then each event's JSON. Returns 1 if the board was created, 0 if it already existed
+/// (or was deleted: a deleted board is never stored again). Announces the
 /// new epoch (with no events) so that nodes holding an older copy reload at once.
 const CREATE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then
   return 0
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
@@ -105,6 +107,16 @@ redis.call('PUBLISH', ARGV[4], '{"epoch":"' .. ARGV[1] .. '","events":[' .. tabl
 return {1, head}
 "#;
 
+/// `KEYS`: meta, epoch, events, tombstone. `ARGV`: retention in ms, channel. Deletes the board's
+/// content, leaves the tombstone, and announces an epoch no board has (all zeros), which sends
+/// every node holding the board to the store, where it finds it deleted.
+const DELETE: &str = r#"
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[1])
+redis.call('PUBLISH', ARGV[2], '{"epoch":"0000000000000000","events":[]}')
+return 1
+"#;
+
 /// What the scripts publish on a board's channel.
 #[derive(Debug, Deserialize)]
 pub struct Published {
@@ -121,6 +133,7 @@ pub struct RedisLog {
     retention: Duration,
     create: Script,
     append: Script,
+    delete: Script,
 }
 
 impl RedisLog {
@@ -150,6 +163,7 @@ impl RedisLog {
             retention,
             create: Script::new(CREATE),
             append: Script::new(APPEND),
+            delete: Script::new(DELETE),
         })
     }
 
@@ -185,11 +199,17 @@ impl RedisLog {
 
     /// The board's meta, epoch and events keys.
     fn keys(&self, board: &BoardId) -> [String; 3] {
+        let [meta, epoch, events, _] = self.all_keys(board);
+        [meta, epoch, events]
+    }
+
+    /// The board's meta, epoch, events and tombstone keys.
+    fn all_keys(&self, board: &BoardId) -> [String; 4] {
         // Board ids are validated hex before they get here, so they cannot break out of the tag.
         debug_assert!(crate::auth::is_board_id(&board.0));
         let prefix = &self.prefix;
         let id = &board.0;
-        [format!("{prefix}:{{{id}}}:meta"), format!("{prefix}:{{{id}}}:epoch"), format!("{prefix}:{{{id}}}:events")]
+        ["meta", "epoch", "events", "deleted"].map(|k| format!("{prefix}:{{{id}}}:{k}"))
     }
 
     /// Counts a failure to reach Redis (not the answers that are part of the protocol).
@@ -205,8 +225,9 @@ impl RedisLog {
     }
 }
 
-/// What `load` reads: the metadata, the epoch, the metadata's time to live in ms, the events.
-type LoadReply = (Option<Vec<u8>>, Option<String>, i64, Vec<Vec<u8>>);
+/// What `load` reads: whether there is a tombstone, the metadata, the epoch, the metadata's time
+/// to live in ms, the events.
+type LoadReply = (bool, Option<Vec<u8>>, Option<String>, i64, Vec<Vec<u8>>);
 
 fn encode_events(events: &[Sequenced]) -> anyhow::Result<Vec<Vec<u8>>> {
     events.iter().map(|e| serde_json::to_vec(e).context("while encoding an event")).collect()
@@ -255,10 +276,10 @@ impl EventLog for RedisLog {
         async move {
             check_follows(Seq::ZERO, events)?;
             let epoch = Epoch::random()?;
-            let [meta_key, epoch_key, events_key] = self.keys(board);
+            let [meta_key, epoch_key, events_key, tombstone] = self.all_keys(board);
             let meta = serde_json::to_vec(meta).context("while encoding board metadata")?;
             let mut invocation = self.create.key(meta_key);
-            invocation.key(epoch_key).key(events_key);
+            invocation.key(epoch_key).key(events_key).key(tombstone);
             invocation.arg(meta).arg(epoch.to_string()).arg(self.retention_ms()).arg(self.fanout_channel(board));
             invocation.arg(PUSH_CHUNK);
             for e in encode_events(events)? {
@@ -278,11 +299,12 @@ impl EventLog for RedisLog {
 
     fn load<'a>(&'a self, board: &'a BoardId) -> BoxFuture<'a, Result<Option<StoredBoard>, StoreError>> {
         async move {
-            let [meta_key, epoch_key, events_key] = self.keys(board);
+            let [meta_key, epoch_key, events_key, tombstone] = self.all_keys(board);
             let mut conn = self.conn.clone();
             // MULTI/EXEC: everything is read at one instant.
-            let (meta, epoch, ttl_ms, lines): LoadReply = redis::pipe()
+            let (deleted, meta, epoch, ttl_ms, lines): LoadReply = redis::pipe()
                 .atomic()
+                .exists(&tombstone)
                 .get(&meta_key)
                 .get(&epoch_key)
                 .pttl(&meta_key)
@@ -290,13 +312,18 @@ impl EventLog for RedisLog {
                 .query_async(&mut conn)
                 .await
                 .context("while loading a board from Redis")?;
+            if deleted {
+                return Err(StoreError::Deleted);
+            }
             let Some(meta) = meta else { return Ok(None) };
             let meta: BoardMeta = serde_json::from_slice(&meta).context("while reading board metadata from Redis")?;
             let epoch = parse_epoch(epoch)?.ok_or_else(|| anyhow!("a board in Redis has no epoch"))?;
             let events = decode_events(Seq::ZERO, &lines)?;
             // PTTL is -1 for a key without expiry (-2 would be a missing key, excluded above).
             let expires_in = u64::try_from(ttl_ms).ok().map(Duration::from_millis);
-            Ok(Some(StoredBoard { meta, events, epoch, expires_in }))
+            // Every change sets the expiry to the whole retention period.
+            let changed_ago = expires_in.map_or(Duration::ZERO, |left| self.retention.saturating_sub(left));
+            Ok(Some(StoredBoard { meta, events, epoch, expires_in, changed_ago }))
         }
         .map(|r| self.counted(r))
         .boxed()
@@ -356,6 +383,20 @@ impl EventLog for RedisLog {
                 return Err(StoreError::Lost);
             }
             Ok(decode_events(after, &lines)?)
+        }
+        .map(|r| self.counted(r))
+        .boxed()
+    }
+
+    fn delete<'a>(&'a self, board: &'a BoardId) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            let [meta_key, epoch_key, events_key, tombstone] = self.all_keys(board);
+            let mut invocation = self.delete.key(meta_key);
+            invocation.key(epoch_key).key(events_key).key(tombstone);
+            invocation.arg(self.retention_ms()).arg(self.fanout_channel(board));
+            let mut conn = self.conn.clone();
+            let _: i64 = invocation.invoke_async(&mut conn).await.context("while deleting a board in Redis")?;
+            Ok(())
         }
         .map(|r| self.counted(r))
         .boxed()
@@ -519,6 +560,33 @@ mod tests {
         brief.create(&board(), &meta(), &[event(1)]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert!(brief.load(&board()).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_deleted_board_leaves_only_a_tombstone_announces_it_and_is_never_stored_again() {
+        let redis = RedisServer::start().await.unwrap();
+        let log = log(&redis, "t");
+        let epoch = log.create(&board(), &meta(), &[event(1), event(2)]).await.unwrap();
+        let mut pubsub = redis::Client::open(redis.url.as_str()).unwrap().get_async_pubsub().await.unwrap();
+        pubsub.psubscribe(log.fanout_pattern()).await.unwrap();
+        let mut messages = pubsub.into_on_message();
+
+        log.delete(&board()).await.unwrap();
+        let mut conn = redis.connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS").arg("t:*").query_async(&mut conn).await.unwrap();
+        let [.., tombstone] = log.all_keys(&board());
+        assert_eq!(keys, vec![tombstone.clone()], "only the tombstone is left");
+        let value: String = redis::cmd("GET").arg(&tombstone).query_async(&mut conn).await.unwrap();
+        assert_eq!(value, "1", "the tombstone holds nothing of the board");
+        assert!((3_500_000..=3_600_000).contains(&ttl_ms(&redis, &tombstone).await), "kept for the retention period");
+
+        // Nodes holding the board hear an epoch no board has, and find it deleted in the store.
+        let message = tokio::time::timeout(Duration::from_secs(5), messages.next()).await.unwrap().unwrap();
+        let announced: Published = serde_json::from_slice(message.get_payload_bytes()).unwrap();
+        assert_ne!(announced.epoch, epoch);
+        assert!(matches!(log.append(&board(), epoch, Seq(2), &[event(3)]).await, Err(StoreError::Lost)));
+        assert!(matches!(log.load(&board()).await, Err(StoreError::Deleted)));
+        assert!(matches!(log.create(&board(), &meta(), &[event(1)]).await, Err(StoreError::Exists)));
     }
 
     #[tokio::test]
