@@ -394,6 +394,10 @@ impl Connection {
                 self.stop();
                 self.errors.show(message.unwrap_or_else(|| "This board does not exist.".into()));
             }
+            close::BOARD_DELETED => {
+                self.stop();
+                self.errors.show(message.unwrap_or_else(|| "This board was deleted.".into()));
+            }
             close::UNSUPPORTED_PROTOCOL => {
                 self.stop();
                 self.errors.show("minim was updated while this page was open. Reload the page.");

@@ -33,6 +33,9 @@ fn back_label(phase: Phase) -> &'static str {
     }
 }
 
+const DELETE_QUESTION: &str = "Delete this board and everything on it for everyone, now? This cannot be undone. \
+                               Download the wrap-up first if the group wants to keep it.";
+
 #[component]
 pub fn FacilitatorControls(live: Live) -> AnyView {
     let board = live.board;
@@ -120,6 +123,27 @@ pub fn FacilitatorControls(live: Live) -> AnyView {
                         view! {
                             <button type="button" class="btn" data-test="reveal-topics" on:click=move |_| live.send(Command::RevealTopics)>
                                 "Reveal topics"
+                            </button>
+                        }
+                        .into_any()
+                    })
+                })}
+                {rx(move || {
+                    // What was said stays in the group: after the meeting, the facilitator can make
+                    // sure it does not linger either.
+                    maybe(phase.get() >= Phase::WrapUp, || {
+                        view! {
+                            <button
+                                type="button"
+                                class="btn ghost"
+                                data-test="delete-board"
+                                on:click=move |_| {
+                                    if crate::browser::confirm(DELETE_QUESTION) {
+                                        live.send(Command::DeleteBoard);
+                                    }
+                                }
+                            >
+                                "Delete the board now"
                             </button>
                         }
                         .into_any()
