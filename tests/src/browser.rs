@@ -209,6 +209,31 @@ impl Browser {
         bail!("no topic {text:?}")
     }
 
+    /// Says OK to the confirmation dialog the page opened, and returns its question.
+    pub async fn confirm_dialog(&self) -> anyhow::Result<String> {
+        let question = self.until_dialog().await?;
+        self.web.accept_alert().await?;
+        Ok(question)
+    }
+
+    async fn until_dialog(&self) -> anyhow::Result<String> {
+        let deadline = std::time::Instant::now() + PAGE_PATIENCE;
+        loop {
+            if let Ok(text) = self.web.get_alert_text().await {
+                return Ok(text);
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("no dialog opened within {PAGE_PATIENCE:?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The page's visible text.
+    pub async fn page_text(&self) -> anyhow::Result<String> {
+        Ok(self.script("return document.body.innerText").await?.as_str().unwrap_or_default().to_owned())
+    }
+
     /// Whether a JavaScript alert is open (it must never be).
     pub async fn alert_open(&self) -> bool {
         self.web.get_alert_text().await.is_ok()

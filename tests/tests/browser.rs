@@ -298,3 +298,51 @@ async fn a_reload_keeps_identity_and_votes_and_a_cut_network_catches_up() -> any
     bo.close().await;
     Ok(())
 }
+
+#[actix_rt::test]
+async fn the_facilitator_removes_someone_and_deletes_the_board_after_the_meeting() -> anyhow::Result<()> {
+    check_app_is_built();
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let driver = Driver::start().await?;
+    let (fay, bo, cy) = (driver.browser().await?, driver.browser().await?, driver.browser().await?);
+    let created = server.api().create_board("Thursday Mini-M", minim_shared::Settings::default()).await?;
+    join(&fay, &created.links.facilitator, "Fay").await?;
+    join(&bo, &created.links.participant, "Bo").await?;
+    join(&cy, &created.links.participant, "Cy").await?;
+    fay.until("Fay sees three people", || async { Ok(fay.all("[data-test=person]").await?.len() == 3) }).await?;
+
+    // Fay takes Cy off the board, after confirming; nobody else has a Remove button.
+    assert!(!bo.exists("[data-test=remove-person]").await?, "only the facilitator may remove people");
+    let mut removed = false;
+    for person in fay.all("[data-test=person]").await? {
+        if person.text().await?.contains("Cy") {
+            person.find(fantoccini::Locator::Css("[data-test=remove-person]")).await?.click().await?;
+            removed = true;
+        }
+    }
+    assert!(removed, "Cy has a Remove button");
+    let question = fay.confirm_dialog().await?;
+    assert!(question.starts_with("Remove this person from the board?"), "{question}");
+    cy.until("Cy is told", || async { Ok(cy.page_text().await?.contains("no longer on this board")) }).await?;
+    fay.until("Cy is gone from the list", || async { Ok(fay.all("[data-test=person]").await?.len() == 2) }).await?;
+
+    // After the wrap-up, Fay deletes the board for everyone.
+    add_topic(&bo, "Delegating without losing touch").await?;
+    assert!(!fay.exists("[data-test=delete-board]").await?, "not during the meeting");
+    for phase in ["voting", "discussing", "wrap_up"] {
+        fay.click("[data-test=phase-next]").await?;
+        fay.until_attr("[data-test=board]", "data-phase", phase, |p| p == phase).await?;
+    }
+    fay.click("[data-test=delete-board]").await?;
+    let question = fay.confirm_dialog().await?;
+    assert!(question.contains("cannot be undone"), "{question}");
+    for screen in [&fay, &bo] {
+        screen
+            .until("the screen says so", || async { Ok(screen.page_text().await?.contains("This board was deleted.")) })
+            .await?;
+    }
+    let refused = server.api().try_join(&created.board, &created.links.participant, "Late").await?;
+    assert_eq!(refused.expect_err("deleted").status, 410);
+    Ok(())
+}
