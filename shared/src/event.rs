@@ -110,7 +110,7 @@ pub struct ActionItem {
 /// Fields that are `Option` are `None` in the copy a recipient gets when they may not see them
 /// (see [`Event::visible_to`]); the stored copy always has them.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum Event {
     BoardCreated {
         title: Private,
@@ -245,6 +245,9 @@ pub enum Event {
         id: ActionItemId,
     },
 }
+
+// On the wire: `{"type": "topic_added", ...}` (see `crate::tagged`).
+crate::tagged::tagged_serde!(Event);
 
 /// Who is looking: a person on the board, or nobody in particular (the projector in the room).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

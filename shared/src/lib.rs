@@ -26,6 +26,7 @@ pub mod event;
 pub mod ids;
 pub mod present;
 pub mod settings;
+mod tagged;
 pub mod text;
 pub mod wire;
 

@@ -125,7 +125,7 @@ impl From<RejectCode> for ErrorCode {
 
 /// From server to client.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum ServerMessage {
     Welcome {
         protocol: u32,
@@ -137,7 +137,6 @@ pub enum ServerMessage {
     },
     /// The whole board as this client may see it, as of `board.seq`.
     Snapshot {
-        #[serde(deserialize_with = "board_via_value")]
         board: Box<Board>,
     },
     Event(Sequenced),
@@ -170,11 +169,9 @@ pub enum ServerMessage {
     },
 }
 
-/// Reads a snapshot's board. Serde buffers the fields of an internally tagged enum, and that
-/// buffer cannot turn the board's JSON object keys (`"1"`) back into ids; `serde_json::Value` can.
-fn board_via_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Box<Board>, D::Error> {
-    serde_json::from_value(serde_json::Value::deserialize(d)?).map_err(serde::de::Error::custom)
-}
+// On the wire: `{"type": "welcome", ...}` (see `crate::tagged`); a snapshot's board is read as it
+// streams by, so its maps' keys (`"1"`) are read back into ids directly.
+crate::tagged::tagged_serde!(ServerMessage);
 
 impl ServerMessage {
     pub fn rejected(id: RequestId, r: Rejection) -> ServerMessage {

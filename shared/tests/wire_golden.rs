@@ -164,7 +164,7 @@ fn client_messages_are_parsed_strictly() {
         json!({"type": "command", "id": 1, "command": {"type": "add_topic", "text": "x", "author": 2}}),
         json!({"type": "command", "id": 1, "command": {"type": "change_settings", "settings": {"votes_per_person": 3, "bonus": 1}}}),
         // Unknown commands, and server-only words used as commands.
-        json!({"type": "command", "id": 1, "command": {"type": "delete_board"}}),
+        json!({"type": "command", "id": 1, "command": {"type": "drop_tables"}}),
         json!({"type": "command", "id": 1, "command": {"type": "topic_added", "topic": 1, "hidden": false}}),
         // Wrong shapes.
         json!({"type": "hello", "protocol": 1}),
@@ -582,4 +582,35 @@ fn debug_hides_tokens_and_what_people_wrote() {
     }
     // The text is still there for the wire.
     assert!(serde_json::to_string(&added).unwrap().contains(SECRET_TOPIC));
+}
+
+#[test]
+fn every_tagged_object_is_written_with_its_type_first() {
+    // The browser reads server messages and events as they stream by, and needs "type" first.
+    let messages = [
+        event(5, Event::TopicAdded { topic: TopicId(1), author: None, text: Some(text(SECRET_TOPIC)), hidden: false }),
+        event(6, Event::TimerStopped),
+        ServerMessage::Snapshot { board: Box::default() },
+        ServerMessage::Pong { id: 3, server_time: UnixMillis(9) },
+    ];
+    for message in messages {
+        let wire = serde_json::to_string(&message).unwrap();
+        assert!(wire.starts_with(r#"{"type":""#), "{wire}");
+        if let Some(at) = wire.find(r#""event":{"#) {
+            assert!(wire[at..].starts_with(r#""event":{"type":""#), "{wire}");
+        }
+    }
+}
+
+#[test]
+fn a_tagged_object_needs_a_type_and_may_carry_fields_added_later() {
+    let no_type = serde_json::from_str::<ServerMessage>(r#"{"after_ms": 5}"#).unwrap_err().to_string();
+    assert!(no_type.contains("missing field `type`"), "{no_type}");
+    let unknown = serde_json::from_str::<ServerMessage>(r#"{"type": "gossip"}"#).unwrap_err().to_string();
+    assert!(unknown.contains("unknown variant `gossip`"), "{unknown}");
+    // Natively, "type" may come anywhere (the server's own tests write JSON by hand).
+    let late: ServerMessage = serde_json::from_str(r#"{"after_ms": 5, "type": "reconnect"}"#).unwrap();
+    assert_eq!(late, ServerMessage::Reconnect { after_ms: 5 });
+    let added: Event = serde_json::from_str(r#"{"type": "board_deleted", "by": "someone"}"#).unwrap();
+    assert_eq!(added, Event::BoardDeleted);
 }
