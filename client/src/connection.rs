@@ -14,7 +14,7 @@ use crate::app::Errors;
 use leptos::prelude::*;
 use minim_shared::present::{self, ClockSync};
 use minim_shared::wire::{ClientMessage, ErrorCode, Identity, PROTOCOL_VERSION, ServerMessage, SessionToken, close};
-use minim_shared::{Board, Command, PersonId, Role, Seq};
+use minim_shared::{Board, Command, PersonId, Seq};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
@@ -80,8 +80,9 @@ impl Live {
         }
     }
 
+    /// From the board, not the welcome: the role can be handed over during the meeting.
     pub fn is_facilitator(&self) -> bool {
-        matches!(self.identity.get(), Some(Identity::Person { role: Role::Facilitator, .. }))
+        self.me().is_some_and(|me| self.board.with(|b| b.is_facilitator(me)))
     }
 
     /// Sends a command; its rejection shows in the error place.

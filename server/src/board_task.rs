@@ -717,6 +717,12 @@ impl BoardTask {
     fn grant(&self, key: &LinkKey) -> Result<Grant, BoardError> {
         let meta = self.meta.as_ref().ok_or(BoardError::NotFound)?;
         let hash = key_hash(key);
+        // Once the role was handed over, the facilitator link means nobody: whoever holds it is
+        // no longer the facilitator.
+        let handed_over = self.events.iter().any(|e| matches!(e.event, minim_shared::Event::FacilitatorChanged { .. }));
+        if handed_over && hash == meta.facilitator_key_sha256 {
+            return Err(BoardError::BadKey);
+        }
         [
             (&meta.facilitator_key_sha256, Grant::Facilitator),
             (&meta.participant_key_sha256, Grant::Participant),
@@ -742,9 +748,10 @@ impl BoardTask {
         Ok(Admitted { grant, person: Some(person.ok_or(BoardError::Unavailable)?) })
     }
 
-    fn subscribe(&mut self, sub: Subscriber, since: Option<Seq>) -> Result<(), BoardError> {
-        if sub.person().is_some_and(|person| !self.board.people.contains_key(&person)) {
-            return Err(BoardError::NotMember);
+    fn subscribe(&mut self, mut sub: Subscriber, since: Option<Seq>) -> Result<(), BoardError> {
+        if let Identity::Person { person, role } = &mut sub.identity {
+            // The role is the board's, not the token's: the facilitator role may have been handed on.
+            *role = self.board.people.get(person).ok_or(BoardError::NotMember)?.role;
         }
         let head = self.board.seq;
         let welcome = ServerMessage::Welcome {

@@ -154,6 +154,13 @@ impl Board {
                 self.last_person = self.last_person.max(person.0);
                 self.people.insert(*person, Person { id: *person, name: name.clone(), role: *role });
             }
+            Event::FacilitatorChanged { from, to } => {
+                for (person, role) in [(from, Role::Participant), (to, Role::Facilitator)] {
+                    if let Some(p) = self.people.get_mut(person) {
+                        p.role = role;
+                    }
+                }
+            }
             Event::BoardDeleted => {
                 *self = Board { seq: self.seq, ..Board::default() };
             }

@@ -102,6 +102,11 @@ pub enum Command {
     /// Deletes the board and everything on it, now: every connection closes and every link
     /// answers "deleted".
     DeleteBoard,
+    /// Makes a participant the facilitator; the facilitator becomes a participant, and the
+    /// facilitator link stops working (whoever holds it is no longer the facilitator).
+    HandOver {
+        to: PersonId,
+    },
 }
 
 /// Who may issue a command: the permission table. `decide` consults it before any other rule, and
@@ -140,7 +145,8 @@ impl Command {
             | AddActionItem { .. }
             | RemoveActionItem { .. }
             | RemovePerson { .. }
-            | DeleteBoard => Permission::Facilitator,
+            | DeleteBoard
+            | HandOver { .. } => Permission::Facilitator,
         }
     }
 
@@ -173,6 +179,7 @@ impl Command {
             RemoveActionItem { .. } => "remove_action_item",
             RemovePerson { .. } => "remove_person",
             DeleteBoard => "delete_board",
+            HandOver { .. } => "hand_over",
         }
     }
 }

@@ -93,6 +93,7 @@ pub fn decide(board: &Board, actor: Actor, command: &Command, now: UnixMillis) -
         Command::RemoveActionItem { id } => rules.remove_action_item(*id),
         Command::RemovePerson { person } => rules.remove_person(*person),
         Command::DeleteBoard => Ok(vec![Event::BoardDeleted]),
+        Command::HandOver { to } => rules.hand_over(person?, *to),
     }
 }
 
@@ -503,6 +504,14 @@ impl Rules<'_> {
             due: due.map(str::to_owned),
         };
         Ok(vec![Event::ActionItemAdded { item }])
+    }
+
+    fn hand_over(&self, from: PersonId, to: PersonId) -> Result<Vec<Event>, Rejection> {
+        match self.board.people.get(&to) {
+            None => reject(NotFound, "That person is not on this board."),
+            Some(_) if to == from => reject(Invalid, "You are the facilitator already."),
+            Some(_) => Ok(vec![Event::FacilitatorChanged { from, to }]),
+        }
     }
 
     fn remove_person(&self, person: PersonId) -> Result<Vec<Event>, Rejection> {

@@ -125,6 +125,11 @@ pub enum Event {
         person: PersonId,
         name: Private,
     },
+    /// The facilitator handed the role over: `to` facilitates now, `from` participates.
+    FacilitatorChanged {
+        from: PersonId,
+        to: PersonId,
+    },
     /// The facilitator deleted the board. The server does not store this: it deletes the log
     /// instead; folding it empties a board.
     BoardDeleted,

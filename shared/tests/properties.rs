@@ -239,6 +239,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(topic, text, owner, due)| AddActionItem { topic, text, owner, due }).boxed()),
         1 => cmd((1u32..=4).prop_map(|id| RemoveActionItem { id: ActionItemId(id) }).boxed()),
         1 => cmd((1u32..=7).prop_map(|p| RemovePerson { person: PersonId(p) }).boxed()),
+        1 => cmd((1u32..=7).prop_map(|p| HandOver { to: PersonId(p) }).boxed()),
     ]
 }
 
@@ -352,7 +353,7 @@ fn actor_for(who: Who, command: &Command, board: &Board) -> Actor {
         Who::Any(n) => ANYONE[usize::from(n) % ANYONE.len()],
         Who::Natural(n) => match command.permission() {
             Permission::System => Actor::System,
-            Permission::Facilitator => Actor::Person(FACILITATOR),
+            Permission::Facilitator => Actor::Person(board.facilitator().unwrap_or(FACILITATOR)),
             Permission::Member => match command {
                 // Usually someone who has a vote there to take back.
                 Command::RemoveVote { topic } if n % 4 != 0 => {
@@ -552,7 +553,7 @@ impl World {
         prop_assert!(b.created);
         prop_assert!(s.problem().is_none(), "the board's settings became invalid: {:?}", s);
         if !b.people.is_empty() {
-            prop_assert_eq!(b.facilitator(), Some(FACILITATOR));
+            // Exactly one facilitator, whoever it was handed to.
             prop_assert_eq!(b.people.values().filter(|p| p.role == Role::Facilitator).count(), 1);
         }
         prop_assert!(b.people.keys().all(|p| p.0 <= b.last_person));
@@ -865,6 +866,7 @@ fn arbitrary_event() -> impl Strategy<Value = Event> {
         (person(), text()).prop_map(|(person, name)| Event::PersonRenamed { person, name }),
         person().prop_map(|person| Event::PersonRemoved { person }),
         Just(Event::BoardDeleted),
+        (person(), person()).prop_map(|(from, to)| Event::FacilitatorChanged { from, to }),
         settings().prop_map(|settings| Event::SettingsChanged { settings }),
         (phase(), phase()).prop_map(|(from, to)| Event::PhaseChanged { from, to }),
         (topic(), prop::option::of(person()), prop::option::of(text()), any::<bool>())

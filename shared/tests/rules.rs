@@ -376,6 +376,28 @@ fn extreme_settings() -> Vec<Settings> {
 }
 
 #[test]
+fn the_facilitator_hands_the_role_over_and_becomes_a_participant() {
+    let board = gathering()
+        .when(FRAN, Command::HandOver { to: ANA })
+        .then(&[Event::FacilitatorChanged { from: FRAN, to: ANA }]);
+    assert_eq!(board.facilitator(), Some(ANA));
+    assert_eq!(board.people[&FRAN].role, Role::Participant);
+    let handed = || gathering().did(FRAN, Command::HandOver { to: ANA });
+    handed()
+        .when(ANA, Command::ChangePhase { to: Phase::Voting })
+        .then(&[Event::PhaseChanged { from: Phase::Gathering, to: Phase::Voting }]);
+    let r = handed().when(FRAN, Command::ChangePhase { to: Phase::Voting }).then_reject(Forbidden);
+    assert_eq!(r.message, "Only the facilitator can do that.");
+}
+
+#[test]
+fn the_role_goes_only_to_someone_else_on_the_board() {
+    let r = gathering().when(FRAN, Command::HandOver { to: FRAN }).then_reject(Invalid);
+    assert_eq!(r.message, "You are the facilitator already.");
+    gathering().when(FRAN, Command::HandOver { to: STRANGER }).then_reject(NotFound);
+}
+
+#[test]
 fn the_facilitator_deletes_the_board_at_any_time_and_nothing_of_it_remains() {
     for given in [gathering(), discussing(), wrapping_up(), wrapping_up().to(Phase::Closed)] {
         let board = given.when(FRAN, Command::DeleteBoard).then(&[Event::BoardDeleted]);
@@ -1832,6 +1854,7 @@ fn permission_table() -> Vec<Row> {
         row(with_item(), Command::RemoveActionItem { id: ActionItemId(1) },                  [NO, NO, OK, NO, NO, NO]),
         row(gathering(), Command::RemovePerson { person: CAL },                              [NO, NO, OK, NO, NO, NO]),
         row(gathering(), Command::DeleteBoard,                                               [NO, NO, OK, NO, NO, NO]),
+        row(gathering(), Command::HandOver { to: CAL },                                      [NO, NO, OK, NO, NO, NO]),
     ];
     table
 }
@@ -1849,7 +1872,7 @@ fn who_may(command: &Command) -> Permission {
         }
         StartTimer | PauseTimer | ResumeTimer | ExtendTimer | StopTimer | MoveOn => Permission::Facilitator,
         SetTakeaway { .. } | AddActionItem { .. } | RemoveActionItem { .. } => Permission::Facilitator,
-        RemovePerson { .. } | DeleteBoard => Permission::Facilitator,
+        RemovePerson { .. } | DeleteBoard | HandOver { .. } => Permission::Facilitator,
     }
 }
 
@@ -1860,7 +1883,7 @@ fn the_permission_table_has_one_row_per_command() {
     kinds.sort_unstable();
     kinds.dedup();
     assert_eq!(kinds.len(), table.len(), "a command has two rows");
-    assert_eq!(kinds.len(), 25, "every command has a row");
+    assert_eq!(kinds.len(), 26, "every command has a row");
     for r in &table {
         assert_eq!(r.command.permission(), who_may(&r.command), "{}", r.command.kind());
     }

@@ -333,6 +333,18 @@ fn removing_someone() {
 }
 
 #[test]
+fn handing_over() {
+    golden(
+        &ClientMessage::Command { id: 11, command: Command::HandOver { to: PersonId(2) } },
+        json!({"type": "command", "id": 11, "command": {"type": "hand_over", "to": 2}}),
+    );
+    golden(
+        &event(31, Event::FacilitatorChanged { from: PersonId(1), to: PersonId(2) }),
+        json!({"type": "event", "seq": 31, "event": {"type": "facilitator_changed", "from": 1, "to": 2}}),
+    );
+}
+
+#[test]
 fn deleting_a_board() {
     golden(
         &ClientMessage::Command { id: 10, command: Command::DeleteBoard },

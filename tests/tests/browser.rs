@@ -300,7 +300,7 @@ async fn a_reload_keeps_identity_and_votes_and_a_cut_network_catches_up() -> any
 }
 
 #[actix_rt::test]
-async fn the_facilitator_removes_someone_and_deletes_the_board_after_the_meeting() -> anyhow::Result<()> {
+async fn the_facilitator_removes_someone_hands_over_and_the_new_one_deletes_the_board() -> anyhow::Result<()> {
     check_app_is_built();
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path())?;
@@ -327,15 +327,23 @@ async fn the_facilitator_removes_someone_and_deletes_the_board_after_the_meeting
     cy.until("Cy is told", || async { Ok(cy.page_text().await?.contains("no longer on this board")) }).await?;
     fay.until("Cy is gone from the list", || async { Ok(fay.all("[data-test=person]").await?.len() == 2) }).await?;
 
-    // After the wrap-up, Fay deletes the board for everyone.
-    add_topic(&bo, "Delegating without losing touch").await?;
-    assert!(!fay.exists("[data-test=delete-board]").await?, "not during the meeting");
-    for phase in ["voting", "discussing", "wrap_up"] {
-        fay.click("[data-test=phase-next]").await?;
-        fay.until_attr("[data-test=board]", "data-phase", phase, |p| p == phase).await?;
-    }
-    fay.click("[data-test=delete-board]").await?;
+    // Fay hands the role to Bo: Bo gets the controls, Fay loses them.
+    assert!(!bo.exists("[data-test=facilitator-controls]").await?);
+    fay.click("[data-test=hand-over]").await?;
     let question = fay.confirm_dialog().await?;
+    assert!(question.starts_with("Make this person the facilitator?"), "{question}");
+    bo.find("[data-test=facilitator-controls]").await?;
+    fay.until("Fay has no controls", || async { Ok(!fay.exists("[data-test=facilitator-controls]").await?) }).await?;
+
+    // After the wrap-up, Bo deletes the board for everyone.
+    add_topic(&bo, "Delegating without losing touch").await?;
+    assert!(!bo.exists("[data-test=delete-board]").await?, "not during the meeting");
+    for phase in ["voting", "discussing", "wrap_up"] {
+        bo.click("[data-test=phase-next]").await?;
+        bo.until_attr("[data-test=board]", "data-phase", phase, |p| p == phase).await?;
+    }
+    bo.click("[data-test=delete-board]").await?;
+    let question = bo.confirm_dialog().await?;
     assert!(question.contains("cannot be undone"), "{question}");
     for screen in [&fay, &bo] {
         screen

@@ -409,3 +409,42 @@ async fn someone_the_facilitator_removes_is_disconnected_and_their_session_stops
     m.facilitator.sync_to(seq).await?;
     Ok(())
 }
+
+#[actix_rt::test]
+async fn after_a_handover_the_old_facilitator_and_the_facilitator_link_lose_the_role() -> anyhow::Result<()> {
+    let mut m = meeting().await?;
+    let (fran, ana) = match (m.facilitator.identity, m.participant.identity) {
+        (
+            minim_shared::wire::Identity::Person { person: f, .. },
+            minim_shared::wire::Identity::Person { person: a, .. },
+        ) => (f, a),
+        _ => anyhow::bail!("people"),
+    };
+    let seq = m.facilitator.ok(Command::HandOver { to: ana }).await?;
+    m.participant.sync_to(seq).await?;
+    assert_eq!(m.participant.board.facilitator(), Some(ana));
+
+    // The new facilitator facilitates; the old one cannot any more.
+    m.participant.ok(Command::ChangePhase { to: Phase::Voting }).await?;
+    let refusal = m.facilitator.refused(Command::ChangePhase { to: Phase::Gathering }).await?;
+    assert_eq!(refusal.code, ErrorCode::Rule(RejectCode::Forbidden));
+
+    // Reconnecting, each is welcomed in their new role, whatever their token says.
+    let again = Client::connect(&m.ws(), &m.participant_token, None).await?;
+    assert_eq!(
+        again.identity,
+        minim_shared::wire::Identity::Person { person: ana, role: minim_shared::Role::Facilitator }
+    );
+    let f = m.facilitator.token.clone();
+    let old = Client::connect(&m.ws(), &f, None).await?;
+    assert_eq!(
+        old.identity,
+        minim_shared::wire::Identity::Person { person: fran, role: minim_shared::Role::Participant }
+    );
+
+    // Whoever holds the facilitator link is no longer the facilitator: the link stops working.
+    let link = &m.room.created.links.facilitator;
+    let refused = m.room.server.api().try_join(&m.room.created.board, link, "Fran").await?.expect_err("retired");
+    assert_eq!((refused.status, refused.code), (403, ErrorCode::Unauthorized));
+    Ok(())
+}

@@ -119,6 +119,8 @@ fn BoardHeader(live: Live, phase: Memo<Phase>, facilitator: Memo<bool>) -> AnyVi
     .into_any()
 }
 
+const HAND_OVER_QUESTION: &str = "Make this person the facilitator? You become a participant, and the facilitator \
+                                  link stops working.";
 const REMOVE_QUESTION: &str = "Remove this person from the board? Their connection closes and their session stops \
                                working. Anyone with the participant link can still join again.";
 
@@ -158,6 +160,17 @@ fn People(live: Live, facilitator: Memo<bool>) -> AnyView {
                         let can_remove = facilitator.get_untracked() && !is_facilitator && !is_me;
                         let remove = move || {
                             view! {
+                                <button
+                                    class="btn ghost small"
+                                    data-test="hand-over"
+                                    on:click=move |_| {
+                                        if crate::browser::confirm(HAND_OVER_QUESTION) {
+                                            live.send(Command::HandOver { to: id });
+                                        }
+                                    }
+                                >
+                                    "Make facilitator"
+                                </button>
                                 <button
                                     class="btn ghost small"
                                     data-test="remove-person"
