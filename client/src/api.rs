@@ -1,7 +1,7 @@
 //! The HTTP API: create a board, and join one through a link's key. Errors come back as the
 //! server's `{code, message}` body, or a message of our own when the server cannot be reached.
 
-use minim_shared::api::{CreateBoard, Join, LinkGrant, LinkKey, LinkQuery};
+use minim_shared::api::{CreateBoard, Join, LinkGrant, LinkKey, LinkQuery, NewParticipantLink, ParticipantLink};
 pub use minim_shared::api::{Created, Grant, Joined, Links};
 use minim_shared::{Private, Settings};
 use serde::de::DeserializeOwned;
@@ -44,6 +44,12 @@ pub async fn link_grant(board: &str, key: &str) -> Result<Grant, ApiError> {
 pub async fn join(board: &str, key: &str, name: &str) -> Result<Joined, ApiError> {
     let join = Join { key: LinkKey(key.to_owned()), name: Some(Private::new(name)) };
     post(&format!("/api/boards/{board}/join"), &join).await
+}
+
+/// Replaces the participant link (the facilitator's session); the new link.
+pub async fn new_participant_link(board: &str, token: String) -> Result<String, ApiError> {
+    let body = NewParticipantLink { token: minim_shared::wire::SessionToken(token) };
+    post::<_, ParticipantLink>(&format!("/api/boards/{board}/participant-link"), &body).await.map(|l| l.participant)
 }
 
 async fn post<B: Serialize, R: DeserializeOwned>(url: &str, body: &B) -> Result<R, ApiError> {

@@ -80,6 +80,11 @@ impl Live {
         }
     }
 
+    /// This connection's session token, for the few HTTP calls made as this person.
+    pub fn token(&self) -> Option<String> {
+        self.conn.with_value(|c| c.as_ref().map(|c| c.token.0.clone()))
+    }
+
     /// From the board, not the welcome: the role can be handed over during the meeting.
     pub fn is_facilitator(&self) -> bool {
         self.me().is_some_and(|me| self.board.with(|b| b.is_facilitator(me)))

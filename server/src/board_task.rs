@@ -138,6 +138,10 @@ enum Request {
         key: LinkKey,
         reply: oneshot::Sender<Result<Grant, BoardError>>,
     },
+    RotateParticipantLink {
+        actor: Actor,
+        reply: oneshot::Sender<Result<LinkKey, BoardError>>,
+    },
     Unsubscribe {
         conn: ConnId,
     },
@@ -178,6 +182,11 @@ impl BoardHandle {
 
     pub async fn join(&self, key: LinkKey, name: Option<Private>) -> Result<Admitted, BoardError> {
         self.ask(|reply| Request::Join { key, name, reply }).await
+    }
+
+    /// Replaces the participant link, if `actor` may; the new link's key.
+    pub async fn rotate_participant_link(&self, actor: Actor) -> Result<LinkKey, BoardError> {
+        self.ask(|reply| Request::RotateParticipantLink { actor, reply }).await
     }
 
     /// What a link's key grants, without joining.
@@ -328,6 +337,8 @@ struct BoardTask {
     expires_at: Option<tokio::time::Instant>,
     /// Set when the board turned out to be gone from the store for good: the task stops.
     gone: bool,
+    /// While a participant link is being replaced: the new key's hash, for the event.
+    new_participant_key: Option<String>,
     /// When the board last changed (retention counts from there).
     last_change: tokio::time::Instant,
     board: Board,
@@ -349,6 +360,7 @@ impl BoardTask {
             epoch: Epoch::EMBEDDED,
             expires_at: None,
             gone: false,
+            new_participant_key: None,
             last_change: tokio::time::Instant::now(),
             board: Board::default(),
             events: vec![],
@@ -413,6 +425,7 @@ impl BoardTask {
                 Request::Join { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Subscribe { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Grant { reply, .. } => drop(reply.send(Err(error()))),
+                Request::RotateParticipantLink { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Unsubscribe { .. } | Request::Published { .. } | Request::Repair | Request::Expire { .. } => {}
             }
         }
@@ -453,6 +466,9 @@ impl BoardTask {
             }
             Request::Grant { key, reply } => {
                 let _ = reply.send(self.grant(&key));
+            }
+            Request::RotateParticipantLink { actor, reply } => {
+                let _ = reply.send(self.rotate_participant_link(actor).await);
             }
             Request::Unsubscribe { conn } => {
                 self.subscribers.retain(|s| s.conn != conn);
@@ -495,7 +511,7 @@ impl BoardTask {
             if events == [minim_shared::Event::BoardDeleted] {
                 return self.delete().await;
             }
-            let events = self.board.sequence(events);
+            let events = self.board.sequence(self.with_new_link(events)?);
             match self.hub.store.append(&self.id, self.epoch, self.board.seq, &events).await {
                 Ok(()) => {
                     self.record(events);
@@ -713,6 +729,43 @@ impl BoardTask {
         self.send_presence();
     }
 
+    /// Makes a new participant link for the facilitator (`actor`, checked by the rules).
+    async fn rotate_participant_link(&mut self, actor: Actor) -> Result<LinkKey, BoardError> {
+        let key = crate::auth::new_link_key().map_err(|_| BoardError::Unavailable)?;
+        self.new_participant_key = Some(key_hash(&key));
+        let result = self.execute(actor, Command::RotateParticipantLink).await;
+        self.new_participant_key = None;
+        result.map(|_| key)
+    }
+
+    /// The rules say a participant link was replaced; the hash of its new key goes in here. A
+    /// rotation asked for without a way to hand out the key (over the WebSocket) gets a key that
+    /// nobody knows: the old link stops working all the same.
+    fn with_new_link(&self, mut events: Vec<minim_shared::Event>) -> Result<Vec<minim_shared::Event>, BoardError> {
+        for e in &mut events {
+            if let minim_shared::Event::ParticipantLinkRotated { key_sha256: hash @ None } = e {
+                let key = match &self.new_participant_key {
+                    Some(hash) => hash.clone(),
+                    None => key_hash(&crate::auth::new_link_key().map_err(|_| BoardError::Unavailable)?),
+                };
+                *hash = Some(key);
+            }
+        }
+        Ok(events)
+    }
+
+    /// The participant link's key hash now: the board's first, or the latest rotation's.
+    fn participant_key_hash<'a>(&'a self, meta: &'a BoardMeta) -> &'a str {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.event {
+                minim_shared::Event::ParticipantLinkRotated { key_sha256: Some(hash) } => Some(hash.as_str()),
+                _ => None,
+            })
+            .unwrap_or(&meta.participant_key_sha256)
+    }
+
     /// What a link's key grants on this board.
     fn grant(&self, key: &LinkKey) -> Result<Grant, BoardError> {
         let meta = self.meta.as_ref().ok_or(BoardError::NotFound)?;
@@ -724,12 +777,12 @@ impl BoardTask {
             return Err(BoardError::BadKey);
         }
         [
-            (&meta.facilitator_key_sha256, Grant::Facilitator),
-            (&meta.participant_key_sha256, Grant::Participant),
-            (&meta.projector_key_sha256, Grant::Projector),
+            (meta.facilitator_key_sha256.as_str(), Grant::Facilitator),
+            (self.participant_key_hash(meta), Grant::Participant),
+            (meta.projector_key_sha256.as_str(), Grant::Projector),
         ]
         .into_iter()
-        .find_map(|(stored, grant)| (*stored == hash).then_some(grant))
+        .find_map(|(stored, grant)| (stored == hash).then_some(grant))
         .ok_or(BoardError::BadKey)
     }
 

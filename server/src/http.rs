@@ -7,7 +7,9 @@ use crate::session::{self, SessionContext};
 use crate::store::BoardMeta;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use minim_shared::api::{CreateBoard, Created, Join, Joined, LinkGrant, LinkKey, LinkQuery, Links};
+use minim_shared::api::{
+    CreateBoard, Created, Join, Joined, LinkGrant, LinkKey, LinkQuery, Links, NewParticipantLink, ParticipantLink,
+};
 use minim_shared::wire::{ErrorCode, SessionToken};
 use minim_shared::{Actor, Board, BoardId, Command, decide};
 use serde::Serialize;
@@ -112,6 +114,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/boards", web::post().to(create_board))
         .route("/api/boards/{board}/link", web::post().to(link))
         .route("/api/boards/{board}/join", web::post().to(join))
+        .route("/api/boards/{board}/participant-link", web::post().to(new_participant_link))
         .route("/api/boards/{board}/ws", web::get().to(websocket))
         .service(web::scope("/api").default_service(web::to(not_found)));
 }
@@ -165,7 +168,7 @@ async fn create_board(state: web::Data<AppState>, body: web::Json<CreateBoard>) 
     crate::metrics::Metrics::add(&state.hub.metrics().boards_created, 1);
     crate::metrics::Metrics::add(&state.hub.metrics().events, events.len() as u64);
     tracing::info!(board = %id, "board created");
-    let link = |key: &LinkKey| format!("{}/b/{}#k={}", state.public_url, id, key.0);
+    let link = |key: &LinkKey| board_link(&state.public_url, &id, key);
     let links = Links { facilitator: link(&facilitator), participant: link(&participant), projector: link(&projector) };
     Ok(HttpResponse::Created().json(Created { board: id, links }))
 }
@@ -186,6 +189,31 @@ async fn link(
         })
         .await?;
     Ok(HttpResponse::Ok().json(LinkGrant { grant }))
+}
+
+/// A new participant link, for the facilitator (by their session); the old link stops working.
+async fn new_participant_link(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<NewParticipantLink>,
+) -> Result<HttpResponse, ApiError> {
+    let board = board_id(&path)?;
+    let refused = || {
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "Your session is not valid for this board.")
+    };
+    let claims = state.tokens.verify(&body.token.0, &board).map_err(|_| refused())?;
+    let person = claims.person.ok_or_else(refused)?;
+    let key = state
+        .hub
+        .with_board(&board, |handle| async move { handle.rotate_participant_link(Actor::Person(person)).await })
+        .await?;
+    tracing::info!(board = %board, "participant link replaced");
+    Ok(HttpResponse::Ok().json(ParticipantLink { participant: board_link(&state.public_url, &board, &key) }))
+}
+
+/// A link to `board` with `key` (the key travels in the fragment, which browsers never send).
+fn board_link(public_url: &str, board: &BoardId, key: &LinkKey) -> String {
+    format!("{public_url}/b/{board}#k={}", key.0)
 }
 
 async fn join(

@@ -77,6 +77,24 @@ impl Links {
     }
 }
 
+/// The facilitator asks for a new participant link, with their session.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NewParticipantLink {
+    pub token: crate::wire::SessionToken,
+}
+
+/// The new participant link (the old one no longer works). A capability: `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantLink {
+    pub participant: String,
+}
+
+impl fmt::Debug for ParticipantLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ParticipantLink(<redacted>)")
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Created {
     pub board: BoardId,

@@ -161,6 +161,8 @@ impl Board {
                     }
                 }
             }
+            // Links are the server's business: nothing on the board changes.
+            Event::ParticipantLinkRotated { .. } => {}
             Event::BoardDeleted => {
                 *self = Board { seq: self.seq, ..Board::default() };
             }

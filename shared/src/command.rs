@@ -107,6 +107,9 @@ pub enum Command {
     HandOver {
         to: PersonId,
     },
+    /// Replaces the participant link with a new one; the old one stops working (people already
+    /// on the board stay). The server makes the new key and gives it to the facilitator.
+    RotateParticipantLink,
 }
 
 /// Who may issue a command: the permission table. `decide` consults it before any other rule, and
@@ -146,7 +149,8 @@ impl Command {
             | RemoveActionItem { .. }
             | RemovePerson { .. }
             | DeleteBoard
-            | HandOver { .. } => Permission::Facilitator,
+            | HandOver { .. }
+            | RotateParticipantLink => Permission::Facilitator,
         }
     }
 
@@ -180,6 +184,7 @@ impl Command {
             RemovePerson { .. } => "remove_person",
             DeleteBoard => "delete_board",
             HandOver { .. } => "hand_over",
+            RotateParticipantLink => "rotate_participant_link",
         }
     }
 }

@@ -94,6 +94,8 @@ pub fn decide(board: &Board, actor: Actor, command: &Command, now: UnixMillis) -
         Command::RemovePerson { person } => rules.remove_person(*person),
         Command::DeleteBoard => Ok(vec![Event::BoardDeleted]),
         Command::HandOver { to } => rules.hand_over(person?, *to),
+        // The server fills in the new key's hash (the rules make no keys).
+        Command::RotateParticipantLink => Ok(vec![Event::ParticipantLinkRotated { key_sha256: None }]),
     }
 }
 

@@ -125,6 +125,12 @@ pub enum Event {
         person: PersonId,
         name: Private,
     },
+    /// The participant link was replaced. Only the server knows the new key's hash; everyone else
+    /// sees that it happened.
+    ParticipantLinkRotated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_sha256: Option<String>,
+    },
     /// The facilitator handed the role over: `to` facilitates now, `from` participates.
     FacilitatorChanged {
         from: PersonId,
@@ -296,6 +302,7 @@ impl Event {
             }
             Event::TopicsMerged { into_votes, totals_public: false, .. } => *into_votes = None,
             Event::CheckInAnswered { person, .. } if !viewer.is(*person) => *person = None,
+            Event::ParticipantLinkRotated { key_sha256 } => *key_sha256 = None,
             _ => {}
         }
         e

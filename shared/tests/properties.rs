@@ -866,6 +866,8 @@ fn arbitrary_event() -> impl Strategy<Value = Event> {
         (person(), text()).prop_map(|(person, name)| Event::PersonRenamed { person, name }),
         person().prop_map(|person| Event::PersonRemoved { person }),
         Just(Event::BoardDeleted),
+        prop::option::of(text())
+            .prop_map(|t| Event::ParticipantLinkRotated { key_sha256: t.map(|t| t.as_str().to_owned()) }),
         (person(), person()).prop_map(|(from, to)| Event::FacilitatorChanged { from, to }),
         settings().prop_map(|settings| Event::SettingsChanged { settings }),
         (phase(), phase()).prop_map(|(from, to)| Event::PhaseChanged { from, to }),

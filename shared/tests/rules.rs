@@ -1855,6 +1855,7 @@ fn permission_table() -> Vec<Row> {
         row(gathering(), Command::RemovePerson { person: CAL },                              [NO, NO, OK, NO, NO, NO]),
         row(gathering(), Command::DeleteBoard,                                               [NO, NO, OK, NO, NO, NO]),
         row(gathering(), Command::HandOver { to: CAL },                                      [NO, NO, OK, NO, NO, NO]),
+        row(gathering(), Command::RotateParticipantLink,                                     [NO, NO, OK, NO, NO, NO]),
     ];
     table
 }
@@ -1872,7 +1873,7 @@ fn who_may(command: &Command) -> Permission {
         }
         StartTimer | PauseTimer | ResumeTimer | ExtendTimer | StopTimer | MoveOn => Permission::Facilitator,
         SetTakeaway { .. } | AddActionItem { .. } | RemoveActionItem { .. } => Permission::Facilitator,
-        RemovePerson { .. } | DeleteBoard | HandOver { .. } => Permission::Facilitator,
+        RemovePerson { .. } | DeleteBoard | HandOver { .. } | RotateParticipantLink => Permission::Facilitator,
     }
 }
 
@@ -1883,7 +1884,7 @@ fn the_permission_table_has_one_row_per_command() {
     kinds.sort_unstable();
     kinds.dedup();
     assert_eq!(kinds.len(), table.len(), "a command has two rows");
-    assert_eq!(kinds.len(), 26, "every command has a row");
+    assert_eq!(kinds.len(), 27, "every command has a row");
     for r in &table {
         assert_eq!(r.command.permission(), who_may(&r.command), "{}", r.command.kind());
     }

@@ -345,6 +345,21 @@ fn handing_over() {
 }
 
 #[test]
+fn a_new_participant_link() {
+    golden(
+        &ClientMessage::Command { id: 12, command: Command::RotateParticipantLink },
+        json!({"type": "command", "id": 12, "command": {"type": "rotate_participant_link"}}),
+    );
+    let stored = Event::ParticipantLinkRotated { key_sha256: Some("ab".repeat(32)) };
+    // The hash never leaves the server: every recipient's copy only says it happened.
+    golden(
+        &event(32, stored.visible_to(Viewer::Public)),
+        json!({"type": "event", "seq": 32, "event": {"type": "participant_link_rotated"}}),
+    );
+    assert_eq!(stored.visible_to(Viewer::Person(PersonId(1))), stored.visible_to(Viewer::Public));
+}
+
+#[test]
 fn deleting_a_board() {
     golden(
         &ClientMessage::Command { id: 10, command: Command::DeleteBoard },

@@ -226,6 +226,19 @@ impl Api {
             .map(|v| serde_json::from_value(v).expect("join answer")))
     }
 
+    /// Asks for a new participant link with a session token: the new link, or the refusal.
+    pub async fn new_participant_link(
+        &self,
+        board: &BoardId,
+        token: &str,
+    ) -> anyhow::Result<Result<String, HttpError>> {
+        let body = serde_json::to_value(minim_shared::api::NewParticipantLink { token: SessionToken(token.into()) })?;
+        Ok(self
+            .post(&format!("/api/boards/{board}/participant-link"), body)
+            .await?
+            .map(|v| serde_json::from_value::<minim_shared::api::ParticipantLink>(v).expect("a link").participant))
+    }
+
     pub async fn join(&self, board: &BoardId, link: &str, name: &str) -> anyhow::Result<Joined> {
         self.try_join(board, link, name).await?.map_err(|e| anyhow!("join failed: {e:?}"))
     }

@@ -224,6 +224,17 @@ async fn a_facilitator_creates_a_board_from_the_start_page() -> anyhow::Result<(
     add_topic(&fay, "Settings check").await?;
     fay.click("[data-test=phase-next]").await?;
     fay.until_text("[data-test=votes-left]", "2 votes to place", |t| t.contains('2')).await?;
+
+    // A link shared too widely is replaced: the old one stops working.
+    fay.click("[data-test=new-participant-link]").await?;
+    let question = fay.confirm_dialog().await?;
+    assert!(question.starts_with("Replace the participant link?"), "{question}");
+    let new = fay.text("[data-test=participant-link]").await?;
+    assert!(new.starts_with(&server.url) && new != links[1], "{new}");
+    let board = minim_shared::BoardId(links[1].split("/b/").nth(1).and_then(|r| r.split('#').next()).unwrap().into());
+    let refused = server.api().try_join(&board, &links[1], "Late").await?.expect_err("the old link");
+    assert_eq!(refused.status, 403);
+    server.api().join(&board, &new, "On time").await?;
     fay.close().await;
     Ok(())
 }

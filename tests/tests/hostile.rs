@@ -448,3 +448,35 @@ async fn after_a_handover_the_old_facilitator_and_the_facilitator_link_lose_the_
     assert_eq!((refused.status, refused.code), (403, ErrorCode::Unauthorized));
     Ok(())
 }
+
+#[actix_rt::test]
+async fn the_facilitator_replaces_the_participant_link_and_the_old_one_stops_working() -> anyhow::Result<()> {
+    let mut m = meeting().await?;
+    let (board, api) = (m.room.created.board.clone(), m.room.server.api());
+    let old = m.room.created.links.participant.clone();
+    let facilitator_token = m.facilitator.token.clone();
+
+    // Only the facilitator's session may.
+    let refused = api.new_participant_link(&board, &m.participant_token).await?.expect_err("a participant");
+    assert_eq!((refused.status, refused.code), (422, ErrorCode::Rule(RejectCode::Forbidden)));
+    let refused = api.new_participant_link(&board, "not.a.token").await?.expect_err("forged");
+    assert_eq!((refused.status, refused.code), (401, ErrorCode::Unauthorized));
+
+    let new = api.new_participant_link(&board, &facilitator_token).await?.expect("the facilitator's");
+    assert_ne!(new, old);
+    assert!(new.starts_with(&format!("{}/b/{board}#k=", m.room.server.url)), "{new}");
+
+    // The old link no longer lets anyone in; the new one does; who is on the board stays.
+    let refused = api.try_join(&board, &old, "Latecomer").await?.expect_err("the old link");
+    assert_eq!((refused.status, refused.code), (403, ErrorCode::Unauthorized));
+    let joined = api.join(&board, &new, "Newcomer").await?;
+    Client::connect(&m.ws(), &joined.token, None).await?;
+    let seq = m.participant.ok(Command::AddTopic { text: Private::new("still on the board") }).await?;
+    m.facilitator.sync_to(seq).await?;
+    // Nobody learns the new key from the board: the event only says it happened.
+    let rotated = m.facilitator.received.iter().any(|msg| {
+        matches!(msg, ServerMessage::Event(e) if e.event == minim_shared::Event::ParticipantLinkRotated { key_sha256: None })
+    });
+    assert!(rotated, "everyone sees that the link was replaced");
+    Ok(())
+}

@@ -36,6 +36,52 @@ fn back_label(phase: Phase) -> &'static str {
 const DELETE_QUESTION: &str = "Delete this board and everything on it for everyone, now? This cannot be undone. \
                                Download the wrap-up first if the group wants to keep it.";
 
+const NEW_LINK_QUESTION: &str = "Replace the participant link? The old link stops working for anyone who has not \
+                                 joined yet; people on the board stay.";
+
+/// A new participant link (the old one stops working), shown with its QR code.
+#[component]
+fn NewParticipantLink(live: Live) -> AnyView {
+    let errors = expect_context::<Errors>();
+    let link = RwSignal::new(None::<String>);
+    let replace = move |_| {
+        let board = present::board_from_path(&crate::browser::path()).map(str::to_owned);
+        let (Some(board), Some(token)) = (board, live.token()) else { return };
+        if !crate::browser::confirm(NEW_LINK_QUESTION) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match crate::api::new_participant_link(&board, token).await {
+                Ok(new) => link.set(Some(new)),
+                Err(e) => errors.show(e.message),
+            }
+        });
+    };
+    view! {
+        <button type="button" class="btn ghost" data-test="new-participant-link" on:click=replace>
+            "New participant link"
+        </button>
+        {rx(move || match link.get() {
+            Some(url) => view! {
+                <div class="participant-row">
+                    <crate::views::start::LinkRow
+                        title="New participant link"
+                        help="The old link no longer works. Share this one."
+                        url=url.clone()
+                        test="participant-link"
+                    />
+                    <figure class="qr-figure">
+                        <crate::views::qr::QrCode url/>
+                    </figure>
+                </div>
+            }
+            .into_any(),
+            None => ().into_any(),
+        })}
+    }
+    .into_any()
+}
+
 #[component]
 pub fn FacilitatorControls(live: Live) -> AnyView {
     let board = live.board;
@@ -151,6 +197,9 @@ pub fn FacilitatorControls(live: Live) -> AnyView {
                 })}
             </div>
             {timer_buttons}
+            <div class="control-group" role="group" aria-label="Links">
+                <NewParticipantLink live/>
+            </div>
         </section>
     }
     .into_any()

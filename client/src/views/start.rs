@@ -188,7 +188,7 @@ fn LinksPanel(links: Links) -> AnyView {
 }
 
 #[component]
-fn LinkRow(title: &'static str, help: &'static str, url: String, test: &'static str) -> AnyView {
+pub fn LinkRow(title: &'static str, help: &'static str, url: String, test: &'static str) -> AnyView {
     // None: not tried; Some(true): copied; Some(false): no clipboard here (plain HTTP).
     let copied = RwSignal::new(None::<bool>);
     let id = format!("{test}-label");
