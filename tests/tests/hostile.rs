@@ -480,3 +480,36 @@ async fn the_facilitator_replaces_the_participant_link_and_the_old_one_stops_wor
     assert!(rotated, "everyone sees that the link was replaced");
     Ok(())
 }
+
+#[actix_rt::test]
+async fn tokens_signed_with_the_real_secret_but_wrong_in_any_claim_or_algorithm_are_refused() -> anyhow::Result<()> {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let m = meeting().await?;
+    let ws = m.ws();
+    // The server's own secret, as an attacker who stole it would have it: only the checks stand.
+    let secret = hex::decode(std::fs::read_to_string(m.room.dir.path().join("secret.key"))?.trim())?;
+    let key = EncodingKey::from_secret(&secret);
+    let payload = m.participant_token.split('.').nth(1).expect("payload");
+    let genuine: serde_json::Value = serde_json::from_slice(&B64.decode(payload)?)?;
+    let sign = |alg: Algorithm, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut claims = genuine.clone();
+        change(&mut claims);
+        encode(&Header::new(alg), &claims, &key).expect("signing")
+    };
+
+    // The control: re-signed unchanged, it is accepted (so the refusals below are the checks').
+    Client::connect(&ws, sign(Algorithm::HS256, &|_| {}), None).await?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let wrong: [(&str, String); 6] = [
+        ("another audience", sign(Algorithm::HS256, &|c| c["aud"] = "another-app".into())),
+        ("another issuer", sign(Algorithm::HS256, &|c| c["iss"] = "mallory".into())),
+        ("expired beyond the leeway", sign(Algorithm::HS256, &|c| c["exp"] = (now - 120).into())),
+        ("no expiry", sign(Algorithm::HS256, &|c| drop(c.as_object_mut().map(|o| o.remove("exp"))))),
+        ("another algorithm (HS512)", sign(Algorithm::HS512, &|_| {})),
+        ("another algorithm (HS384)", sign(Algorithm::HS384, &|_| {})),
+    ];
+    for (what, token) in wrong {
+        assert_eq!(refused_at_hello(&ws, &token).await?, ErrorCode::Unauthorized, "{what}");
+    }
+    Ok(())
+}
