@@ -142,10 +142,7 @@ async fn someone_who_joins_through_one_node_can_connect_through_another_at_once(
     let cluster = Cluster::start(&redis, 3)?;
     let created = cluster.create_board(0, Settings::default()).await?;
     let (board, links) = (&created.board, &created.links);
-    let mut watchers = vec![];
-    for node in 0..3 {
-        watchers.push(cluster.enter(node, board, &links.projector, "Projector").await?.1);
-    }
+    let mut watchers = projectors_on_every_node(&cluster, board, &links.projector).await?;
 
     for k in 0..6 {
         let (join_node, ws_node) = (k % 3, (k + 1) % 3);
@@ -173,10 +170,7 @@ async fn a_client_that_moves_to_another_node_carries_on_from_where_it_was() -> a
     let cluster = Cluster::start(&redis, 3)?;
     let created = cluster.create_board(0, Settings::default()).await?;
     let (board, links) = (&created.board, &created.links);
-    let mut watchers = vec![];
-    for node in 0..3 {
-        watchers.push(cluster.enter(node, board, &links.projector, "Projector").await?.1);
-    }
+    let mut watchers = projectors_on_every_node(&cluster, board, &links.projector).await?;
     let (_, mut facilitator) = cluster.enter(0, board, &links.facilitator, "Facilitator").await?;
     for w in &mut watchers {
         w.sync_to(facilitator.board.seq).await?;
@@ -216,10 +210,7 @@ async fn racing_votes_from_three_nodes_never_exceed_the_budget() -> anyhow::Resu
     let created = cluster.create_board(0, settings).await?;
     let (board, links) = (&created.board, &created.links);
     let (_, mut facilitator) = cluster.enter(0, board, &links.facilitator, "Facilitator").await?;
-    let mut watchers = vec![];
-    for node in 0..3 {
-        watchers.push(cluster.enter(node, board, &links.projector, "Projector").await?.1);
-    }
+    let mut watchers = projectors_on_every_node(&cluster, board, &links.projector).await?;
     for k in 0..3 {
         facilitator.ok(Command::AddTopic { text: Private::new(format!("Topic {k}")) }).await?;
     }
@@ -588,6 +579,15 @@ fn highest(results: Vec<anyhow::Result<Seq>>) -> anyhow::Result<Seq> {
 }
 
 /// Reads (and folds) until `client`'s board satisfies `f`.
+/// A projector screen on each node of the cluster, following `board`.
+async fn projectors_on_every_node(cluster: &Cluster, board: &BoardId, link: &str) -> anyhow::Result<Vec<Client>> {
+    let mut screens = vec![];
+    for node in 0..cluster.nodes.len() {
+        screens.push(cluster.enter(node, board, link, "Projector").await?.1);
+    }
+    Ok(screens)
+}
+
 async fn until(client: &mut Client, f: impl Fn(&Board) -> bool) -> anyhow::Result<()> {
     while !f(&client.board) {
         client.next().await?;

@@ -8,7 +8,8 @@ use crate::views::facilitator::{FacilitatorControls, NotesFocus, NotesPanel};
 use crate::views::topic::{AddTopicForm, CardPlace, TopicCard};
 use crate::views::wrap_up::WrapUp;
 use crate::views::{
-    ConnectionIndicator, Countdown, Tally, answer_label, list, mark_when_rendered, maybe, memo, rx, start_clock,
+    ConnectionIndicator, Countdown, Tally, answer_label, confirm_button, list, mark_when_rendered, maybe, memo, rx,
+    start_clock,
 };
 use leptos::prelude::*;
 use minim_shared::present::{self, Columns};
@@ -159,29 +160,10 @@ fn People(live: Live, facilitator: Memo<bool>) -> AnyView {
                     list(people.get(), |(id, name, is_facilitator, connected, is_me)| {
                         let can_remove = facilitator.get_untracked() && !is_facilitator && !is_me;
                         let remove = move || {
+                            let (hand_over, remove) = (Command::HandOver { to: id }, Command::RemovePerson { person: id });
                             view! {
-                                <button
-                                    class="btn ghost small"
-                                    data-test="hand-over"
-                                    on:click=move |_| {
-                                        if crate::browser::confirm(HAND_OVER_QUESTION) {
-                                            live.send(Command::HandOver { to: id });
-                                        }
-                                    }
-                                >
-                                    "Make facilitator"
-                                </button>
-                                <button
-                                    class="btn ghost small"
-                                    data-test="remove-person"
-                                    on:click=move |_| {
-                                        if crate::browser::confirm(REMOVE_QUESTION) {
-                                            live.send(Command::RemovePerson { person: id });
-                                        }
-                                    }
-                                >
-                                    "Remove"
-                                </button>
+                                {confirm_button(live, "hand-over", "btn ghost small", "Make facilitator", HAND_OVER_QUESTION, hand_over)}
+                                {confirm_button(live, "remove-person", "btn ghost small", "Remove", REMOVE_QUESTION, remove)}
                             }
                             .into_any()
                         };

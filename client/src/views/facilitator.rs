@@ -3,7 +3,7 @@
 
 use crate::app::Errors;
 use crate::connection::Live;
-use crate::views::{list, maybe, memo, rx};
+use crate::views::{confirm_button, list, maybe, memo, rx};
 use leptos::prelude::*;
 use minim_shared::present;
 use minim_shared::settings::{MAX_ACTION_ITEM_CHARS, MAX_TAKEAWAY_CHARS};
@@ -178,21 +178,14 @@ pub fn FacilitatorControls(live: Live) -> AnyView {
                     // What was said stays in the group: after the meeting, the facilitator can make
                     // sure it does not linger either.
                     maybe(phase.get() >= Phase::WrapUp, || {
-                        view! {
-                            <button
-                                type="button"
-                                class="btn ghost"
-                                data-test="delete-board"
-                                on:click=move |_| {
-                                    if crate::browser::confirm(DELETE_QUESTION) {
-                                        live.send(Command::DeleteBoard);
-                                    }
-                                }
-                            >
-                                "Delete the board now"
-                            </button>
-                        }
-                        .into_any()
+                        confirm_button(
+                            live,
+                            "delete-board",
+                            "btn ghost",
+                            "Delete the board now",
+                            DELETE_QUESTION,
+                            Command::DeleteBoard,
+                        )
                     })
                 })}
             </div>

@@ -30,6 +30,33 @@ use std::time::Duration;
 
 /// A view or nothing. Views are type-erased ([`AnyView`]) wherever they are chosen at run time:
 /// every such place then shares one rendering path, which keeps the WebAssembly small.
+/// A button for something that cannot be undone: it sends `command` once the person confirms
+/// `question` in the browser's dialog.
+pub fn confirm_button(
+    live: Live,
+    test: &'static str,
+    class: &'static str,
+    label: &'static str,
+    question: &'static str,
+    command: minim_shared::Command,
+) -> AnyView {
+    view! {
+        <button
+            type="button"
+            class=class
+            data-test=test
+            on:click=move |_| {
+                if crate::browser::confirm(question) {
+                    live.send(command.clone());
+                }
+            }
+        >
+            {label}
+        </button>
+    }
+    .into_any()
+}
+
 pub fn maybe(show: bool, view: impl FnOnce() -> AnyView) -> AnyView {
     if show { view() } else { ().into_any() }
 }
