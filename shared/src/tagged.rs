@@ -147,6 +147,15 @@ impl<'de, A: MapAccess<'de>> VariantAccess<'de> for Fields<A> {
     }
 }
 
+/// The `Serializer` methods an adapter has no use for: each answers `$error()`.
+macro_rules! refuse {
+    ($error:ident; $($method:ident($($arg:ty),*) -> $ok:ty;)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<$ok, Self::Error> {
+            Err($error())
+        })*
+    };
+}
+
 /// Writes an enum's variant as a tagged object.
 struct TagFirst<S>(S);
 
@@ -200,86 +209,38 @@ impl<S: Serializer> Serializer for TagFirst<S> {
         map.end()
     }
 
-    fn serialize_bool(self, _: bool) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_i8(self, _: i8) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_i16(self, _: i16) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_i32(self, _: i32) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_i64(self, _: i64) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_u8(self, _: u8) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_u16(self, _: u16) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_u32(self, _: u32) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_u64(self, _: u64) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_f32(self, _: f32) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_f64(self, _: f64) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_char(self, _: char) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_str(self, _: &str) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_none(self) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
     fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<S::Ok, S::Error> {
         Err(not_an_enum())
     }
-    fn serialize_unit(self) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<S::Ok, S::Error> {
-        Err(not_an_enum())
-    }
+
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, _: &T) -> Result<S::Ok, S::Error> {
         Err(not_an_enum())
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        Err(not_an_enum())
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, S::Error> {
-        Err(not_an_enum())
+
+    refuse! { not_an_enum;
+        serialize_bool(bool) -> Self::Ok;
+        serialize_i8(i8) -> Self::Ok;
+        serialize_i16(i16) -> Self::Ok;
+        serialize_i32(i32) -> Self::Ok;
+        serialize_i64(i64) -> Self::Ok;
+        serialize_u8(u8) -> Self::Ok;
+        serialize_u16(u16) -> Self::Ok;
+        serialize_u32(u32) -> Self::Ok;
+        serialize_u64(u64) -> Self::Ok;
+        serialize_f32(f32) -> Self::Ok;
+        serialize_f64(f64) -> Self::Ok;
+        serialize_char(char) -> Self::Ok;
+        serialize_str(&str) -> Self::Ok;
+        serialize_bytes(&[u8]) -> Self::Ok;
+        serialize_none() -> Self::Ok;
+        serialize_unit() -> Self::Ok;
+        serialize_unit_struct(&'static str) -> Self::Ok;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
     }
 }
 
@@ -321,66 +282,14 @@ impl<'a, M: SerializeMap> Serializer for Flatten<'a, M> {
         Ok(self)
     }
 
-    fn serialize_bool(self, _: bool) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_char(self, _: char) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_str(self, _: &str) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_none(self) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
     fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), M::Error> {
         Err(not_a_struct())
     }
-    fn serialize_unit(self) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), M::Error> {
-        Err(not_a_struct())
-    }
+
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, _: &T) -> Result<(), M::Error> {
         Err(not_a_struct())
     }
+
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
         _: &'static str,
@@ -390,35 +299,32 @@ impl<'a, M: SerializeMap> Serializer for Flatten<'a, M> {
     ) -> Result<(), M::Error> {
         Err(not_a_struct())
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, M::Error> {
-        Err(not_a_struct())
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, M::Error> {
-        Err(not_a_struct())
+
+    refuse! { not_a_struct;
+        serialize_bool(bool) -> Self::Ok;
+        serialize_i8(i8) -> Self::Ok;
+        serialize_i16(i16) -> Self::Ok;
+        serialize_i32(i32) -> Self::Ok;
+        serialize_i64(i64) -> Self::Ok;
+        serialize_u8(u8) -> Self::Ok;
+        serialize_u16(u16) -> Self::Ok;
+        serialize_u32(u32) -> Self::Ok;
+        serialize_u64(u64) -> Self::Ok;
+        serialize_f32(f32) -> Self::Ok;
+        serialize_f64(f64) -> Self::Ok;
+        serialize_char(char) -> Self::Ok;
+        serialize_str(&str) -> Self::Ok;
+        serialize_bytes(&[u8]) -> Self::Ok;
+        serialize_none() -> Self::Ok;
+        serialize_unit() -> Self::Ok;
+        serialize_unit_struct(&'static str) -> Self::Ok;
+        serialize_unit_variant(&'static str, u32, &'static str) -> Self::Ok;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 }
 
