@@ -156,6 +156,31 @@ macro_rules! refuse {
     };
 }
 
+/// Both adapters refuse every plain value: they only take an enum's variant, or a struct.
+macro_rules! refuse_values {
+    ($error:ident) => {
+        refuse! { $error;
+            serialize_bool(bool) -> Self::Ok;
+            serialize_i8(i8) -> Self::Ok;
+            serialize_i16(i16) -> Self::Ok;
+            serialize_i32(i32) -> Self::Ok;
+            serialize_i64(i64) -> Self::Ok;
+            serialize_u8(u8) -> Self::Ok;
+            serialize_u16(u16) -> Self::Ok;
+            serialize_u32(u32) -> Self::Ok;
+            serialize_u64(u64) -> Self::Ok;
+            serialize_f32(f32) -> Self::Ok;
+            serialize_f64(f64) -> Self::Ok;
+            serialize_char(char) -> Self::Ok;
+            serialize_str(&str) -> Self::Ok;
+            serialize_bytes(&[u8]) -> Self::Ok;
+            serialize_none() -> Self::Ok;
+            serialize_unit() -> Self::Ok;
+            serialize_unit_struct(&'static str) -> Self::Ok;
+        }
+    };
+}
+
 /// Writes an enum's variant as a tagged object.
 struct TagFirst<S>(S);
 
@@ -217,24 +242,8 @@ impl<S: Serializer> Serializer for TagFirst<S> {
         Err(not_an_enum())
     }
 
+    refuse_values!(not_an_enum);
     refuse! { not_an_enum;
-        serialize_bool(bool) -> Self::Ok;
-        serialize_i8(i8) -> Self::Ok;
-        serialize_i16(i16) -> Self::Ok;
-        serialize_i32(i32) -> Self::Ok;
-        serialize_i64(i64) -> Self::Ok;
-        serialize_u8(u8) -> Self::Ok;
-        serialize_u16(u16) -> Self::Ok;
-        serialize_u32(u32) -> Self::Ok;
-        serialize_u64(u64) -> Self::Ok;
-        serialize_f32(f32) -> Self::Ok;
-        serialize_f64(f64) -> Self::Ok;
-        serialize_char(char) -> Self::Ok;
-        serialize_str(&str) -> Self::Ok;
-        serialize_bytes(&[u8]) -> Self::Ok;
-        serialize_none() -> Self::Ok;
-        serialize_unit() -> Self::Ok;
-        serialize_unit_struct(&'static str) -> Self::Ok;
         serialize_seq(Option<usize>) -> Self::SerializeSeq;
         serialize_tuple(usize) -> Self::SerializeTuple;
         serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
@@ -300,24 +309,8 @@ impl<'a, M: SerializeMap> Serializer for Flatten<'a, M> {
         Err(not_a_struct())
     }
 
+    refuse_values!(not_a_struct);
     refuse! { not_a_struct;
-        serialize_bool(bool) -> Self::Ok;
-        serialize_i8(i8) -> Self::Ok;
-        serialize_i16(i16) -> Self::Ok;
-        serialize_i32(i32) -> Self::Ok;
-        serialize_i64(i64) -> Self::Ok;
-        serialize_u8(u8) -> Self::Ok;
-        serialize_u16(u16) -> Self::Ok;
-        serialize_u32(u32) -> Self::Ok;
-        serialize_u64(u64) -> Self::Ok;
-        serialize_f32(f32) -> Self::Ok;
-        serialize_f64(f64) -> Self::Ok;
-        serialize_char(char) -> Self::Ok;
-        serialize_str(&str) -> Self::Ok;
-        serialize_bytes(&[u8]) -> Self::Ok;
-        serialize_none() -> Self::Ok;
-        serialize_unit() -> Self::Ok;
-        serialize_unit_struct(&'static str) -> Self::Ok;
         serialize_unit_variant(&'static str, u32, &'static str) -> Self::Ok;
         serialize_seq(Option<usize>) -> Self::SerializeSeq;
         serialize_tuple(usize) -> Self::SerializeTuple;
