@@ -1,0 +1,88 @@
+//! `minim-bench`: runs the benchmark scenarios and prints the table; `--json` writes the results.
+//! `scripts/bench` builds everything and runs this (see BENCHMARKS.md).
+
+use anyhow::Context;
+use clap::Parser;
+use minim_bench::procs::{Programs, raise_fd_limit};
+use minim_bench::report::{self, Machine, Report};
+use minim_bench::scenarios::Scale;
+use minim_bench::stack::Stack;
+use minim_bench::{Selection, run};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Load generator: minim side by side with a bare broadcast and socket.io")]
+struct Args {
+    /// The full version (finer rate steps, longer stretches, Mini-M hour on one node too).
+    #[arg(long)]
+    full: bool,
+    /// The CI's small scale (proves the harness; its timings mean nothing).
+    #[arg(long, conflicts_with = "full")]
+    smoke: bool,
+    /// Only these scenarios (town_hall, mini_m_hour, reconnect_storm, idle_capacity).
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Only these stacks (minim, bare, socketio).
+    #[arg(long, value_delimiter = ',')]
+    stacks: Vec<Stack>,
+    /// Where to write the results as JSON.
+    #[arg(long, default_value = "target/bench/results.json")]
+    json: PathBuf,
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let limit = raise_fd_limit().context("while raising the open-file limit")?;
+    let scale = if args.full {
+        Scale::full()
+    } else if args.smoke {
+        Scale::smoke()
+    } else {
+        Scale::quick()
+    };
+    let mut selection = Selection::everything();
+    if !args.scenarios.is_empty() {
+        for s in &args.scenarios {
+            anyhow::ensure!(Selection::SCENARIOS.contains(&s.as_str()), "unknown scenario {s:?}");
+        }
+        selection.scenarios = args.scenarios.clone();
+    }
+    if !args.stacks.is_empty() {
+        selection.stacks = args.stacks.clone();
+    }
+    let programs = Programs::beside_me()?;
+    programs.check(&selection.stacks)?;
+    eprintln!("open-file limit {limit}; {} scale", scale.name);
+    let outcomes = run(&programs, &scale, &selection, |o| {
+        eprintln!(
+            "{} / {} / {}: {:.0} deliveries/s, p99 {:.2} ms, lost {}, dup {}",
+            o.scenario,
+            o.stack.label(),
+            o.topology.label(),
+            o.tally.deliveries_per_second,
+            o.tally.latency.p99_ms,
+            o.tally.lost,
+            o.tally.duplicated
+        )
+    })
+    .await?;
+    let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%dT%H:%MZ").output()?;
+    let report = Report {
+        date: String::from_utf8_lossy(&date.stdout).trim().to_owned(),
+        machine: Machine::here(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        scale,
+        ratios: report::ratios(&outcomes),
+        outcomes,
+    };
+    println!("{}", report::table(&report));
+    if let Some(dir) = args.json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)?;
+    eprintln!("results written to {}", args.json.display());
+    let inexact: Vec<_> = report.outcomes.iter().filter(|o| !o.is_exact()).collect();
+    anyhow::ensure!(inexact.is_empty(), "{} outcome(s) lost, duplicated or reordered events", inexact.len());
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The run's results: a table a person reads, the ratios the targets are stated in, and the JSON a
+//! script compares.
+
+use crate::scenarios::{Outcome, P99_TARGET_MS, Scale};
+use crate::stack::{Stack, Topology};
+use serde::Serialize;
+use std::fmt::Write;
+
+/// Everything one run measured.
+#[derive(Serialize)]
+pub struct Report {
+    pub date: String,
+    pub machine: Machine,
+    pub command: String,
+    pub scale: Scale,
+    pub outcomes: Vec<Outcome>,
+    pub ratios: Vec<Ratio>,
+}
+
+#[derive(Serialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn here() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
+        Machine {
+            cpu_model,
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            memory_gib: kib / 1024.0 / 1024.0,
+            kernel,
+        }
+    }
+}
+
+/// minim against a baseline, as the targets state it.
+#[derive(Serialize)]
+pub struct Ratio {
+    pub what: String,
+    pub baseline: Stack,
+    pub topology: Topology,
+    /// minim's sustained delivery rate over the baseline's.
+    pub delivery_rate: Option<f64>,
+    /// minim's p99 over the baseline's, at the highest offered rate both sustained.
+    pub p99: Option<f64>,
+    /// That common rate (events per second), when there is one.
+    pub at_offered_per_second: Option<f64>,
+    pub target: String,
+    pub met: Option<bool>,
+}
+
+/// The ratios the targets are stated in, from whatever outcomes the run has.
+pub fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
+    let find = |scenario: &str, stack: Stack, topology: Topology| {
+        outcomes.iter().find(|o| o.scenario == scenario && o.stack == stack && o.topology == topology)
+    };
+    let mut ratios = Vec::new();
+    for topology in [Topology::OneNode, Topology::TwoNodesRedis] {
+        let Some(minim) = find("mini_m_hour", Stack::Minim, topology) else { continue };
+        for (baseline, rate_target, p99_target) in [(Stack::Bare, 0.7, 1.5), (Stack::SocketIo, 3.0, 1.0)] {
+            let Some(base) = find("mini_m_hour", baseline, topology) else { continue };
+            let delivery_rate = sustained_rate(base).and_then(|b| Some(sustained_rate(minim)? / b));
+            let common = common_step(minim, base);
+            let p99 = common.as_ref().map(|(_, m, b)| m / b);
+            let met = delivery_rate.map(|r| r >= rate_target && p99.is_none_or(|p| p <= p99_target));
+            let target = if baseline == Stack::Bare {
+                format!("rate ≥ {rate_target}×, p99 ≤ {p99_target}×")
+            } else {
+                format!("rate ≥ {rate_target}×, p99 no worse")
+            };
+            ratios.push(Ratio {
+                what: "Mini-M hour: sustained delivery rate (p99 < 50 ms)".into(),
+                baseline,
+                topology,
+                delivery_rate,
+                p99,
+                at_offered_per_second: common.map(|(rate, _, _)| rate),
+                target,
+                met,
+            });
+        }
+    }
+    if let Some(minim) = find("town_hall", Stack::Minim, Topology::OneNode) {
+        for baseline in [Stack::Bare, Stack::SocketIo] {
+            let Some(base) = find("town_hall", baseline, Topology::OneNode) else { continue };
+            let (m, b) = (&minim.tally, &base.tally);
+            ratios.push(Ratio {
+                what: "Town hall: the same offered load".into(),
+                baseline,
+                topology: Topology::OneNode,
+                delivery_rate: (b.deliveries_per_second > 0.0)
+                    .then(|| m.deliveries_per_second / b.deliveries_per_second),
+                p99: (b.latency.p99_ms > 0.0).then(|| m.latency.p99_ms / b.latency.p99_ms),
+                at_offered_per_second: None,
+                target: "(no target; the same load for all)".into(),
+                met: None,
+            });
+        }
+    }
+    ratios
+}
+
+/// The delivery rate of the highest sustained step, if any step was sustained.
+fn sustained_rate(o: &Outcome) -> Option<f64> {
+    (o.extra["sustained"] == true).then_some(o.tally.deliveries_per_second)
+}
+
+/// The highest offered rate both sustained, with each one's p99 there.
+fn common_step(a: &Outcome, b: &Outcome) -> Option<(f64, f64, f64)> {
+    let steps = |o: &Outcome| -> Vec<(f64, f64)> {
+        o.extra["steps"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .filter(|s| s["sustained"] == true)
+                    .filter_map(|s| Some((s["offered_per_second"].as_f64()?, s["p99_ms"].as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (sa, sb) = (steps(a), steps(b));
+    sa.iter()
+        .filter_map(|(rate, pa)| sb.iter().find(|(r, _)| r == rate).map(|(_, pb)| (*rate, *pa, *pb)))
+        .max_by(|x, y| x.0.total_cmp(&y.0))
+}
+
+/// The report as a person reads it (Markdown tables).
+pub fn table(report: &Report) -> String {
+    let mut out = String::new();
+    let m = &report.machine;
+    let _ = writeln!(out, "minim benchmarks ({} scale), {}", report.scale.name, report.date);
+    let _ = writeln!(out, "machine: {} cores, {:.1} GiB, {} (kernel {})", m.cores, m.memory_gib, m.cpu_model, m.kernel);
+    let _ = writeln!(out, "command: {}\n", report.command);
+    let _ = writeln!(
+        out,
+        "| scenario | stack | topology | clients | setup conn/s | offered ev/s | events/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | dup | rejected | server CPU % | peak RSS MB | Redis CPU s |"
+    );
+    let _ = writeln!(out, "|{}", "---|".repeat(18));
+    for o in &report.outcomes {
+        let t = &o.tally;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.0} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {:.0} | {:.0} | {:.1} |",
+            o.scenario,
+            o.stack.label(),
+            o.topology.label(),
+            o.clients,
+            o.setup_per_second,
+            o.offered_per_second.map_or("-".into(), |r| format!("{r:.0}")),
+            t.events_per_second,
+            t.deliveries_per_second,
+            t.latency.p50_ms,
+            t.latency.p99_ms,
+            t.latency.p999_ms,
+            t.latency.max_ms,
+            t.lost,
+            t.duplicated,
+            t.rejected,
+            o.cost.cpu_percent,
+            o.cost.peak_rss_mb,
+            o.cost.redis_cpu_seconds,
+        );
+    }
+    for o in report.outcomes.iter().filter(|o| o.scenario == "mini_m_hour") {
+        let _ = writeln!(
+            out,
+            "\nMini-M hour steps, {} on {} (sustained: p99 < {P99_TARGET_MS} ms, ≥90% of the offered rate accepted, nothing lost):",
+            o.stack.label(),
+            o.topology.label()
+        );
+        let _ =
+            writeln!(out, "| offered ev/s | events/s | deliveries/s | p50 ms | p99 ms | server CPU % | sustained |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        for s in o.extra["steps"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "| {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} | {} |",
+                s["offered_per_second"].as_f64().unwrap_or(0.0),
+                s["events_per_second"].as_f64().unwrap_or(0.0),
+                s["deliveries_per_second"].as_f64().unwrap_or(0.0),
+                s["p50_ms"].as_f64().unwrap_or(0.0),
+                s["p99_ms"].as_f64().unwrap_or(0.0),
+                s["cpu_percent"].as_f64().unwrap_or(0.0),
+                if s["sustained"] == true { "yes" } else { "no" },
+            );
+        }
+    }
+    for o in report.outcomes.iter().filter(|o| o.scenario == "idle_capacity") {
+        let e = &o.extra;
+        let _ = writeln!(
+            out,
+            "\nIdle, {}: {} connections, {:.1} kB per connection, heartbeat CPU {:.2}% ({:.2} µs per connection per second), {} still connected",
+            o.stack.label(),
+            o.clients,
+            e["rss_per_connection_kb"].as_f64().unwrap_or(0.0),
+            e["idle_cpu_percent"].as_f64().unwrap_or(0.0),
+            e["idle_cpu_us_per_connection_per_second"].as_f64().unwrap_or(0.0),
+            e["still_connected"],
+        );
+    }
+    for o in report.outcomes.iter().filter(|o| o.scenario == "reconnect_storm") {
+        let e = &o.extra;
+        let _ = writeln!(
+            out,
+            "\nReconnect storm: {} clients, {} on the restarted node; node down {:.2} s; every client resynced {:.2} s after the restart began ({:.2} s after the node was back); lost {}, duplicated {}, out of order {}",
+            o.clients,
+            e["clients_on_restarted_node"],
+            e["node_down_seconds"].as_f64().unwrap_or(0.0),
+            e["all_resynced_after_restart_seconds"].as_f64().unwrap_or(0.0),
+            e["all_resynced_after_node_back_seconds"].as_f64().unwrap_or(0.0),
+            o.tally.lost,
+            o.tally.duplicated,
+            o.tally.out_of_order,
+        );
+    }
+    if !report.ratios.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| minim vs | topology | scenario | delivery rate | p99 | at offered ev/s | target | met |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+        for r in &report.ratios {
+            let x = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}×"));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.baseline.label(),
+                r.topology.label(),
+                r.what,
+                x(r.delivery_rate),
+                x(r.p99),
+                r.at_offered_per_second.map_or("-".into(), |v| format!("{v:.0}")),
+                r.target,
+                r.met.map_or("-", |m| if m { "yes" } else { "no" }),
+            );
+        }
+    }
+    out
+}
