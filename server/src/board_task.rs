@@ -45,6 +45,10 @@ const CONFLICT_RETRIES: usize = 10;
 /// With a shared store, how often a board with people connected checks the log for events the
 /// fan-out did not bring (the last announcement of a burst may be the one that was lost).
 pub const REPAIR_INTERVAL: Duration = Duration::from_secs(5);
+/// Presence ("who is connected") changes are sent at most this often. A town hall's 2,000 people
+/// connecting one after another would otherwise send each of them 2,000 ever longer lists; a
+/// newcomer gets the list at once, everyone else the coalesced change.
+pub const PRESENCE_COALESCE: Duration = Duration::from_millis(250);
 /// A board within this long of its expiry in the store counts as expired: it is not stored again.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(2);
 
@@ -347,6 +351,8 @@ struct BoardTask {
     subscribers: Vec<Subscriber>,
     /// Who was connected when presence was last sent.
     presence: BTreeSet<PersonId>,
+    /// When the next presence update is due, if who is connected may have changed since.
+    presence_due: Option<tokio::time::Instant>,
 }
 
 impl BoardTask {
@@ -366,6 +372,7 @@ impl BoardTask {
             events: vec![],
             subscribers: vec![],
             presence: BTreeSet::new(),
+            presence_due: None,
         }
     }
 
@@ -406,6 +413,10 @@ impl BoardTask {
                     }
                 }
                 _ = check.tick(), if shared && !self.subscribers.is_empty() => self.look_for_missed().await,
+                () = sleep_until_some(self.presence_due), if self.presence_due.is_some() => {
+                    self.presence_due = None;
+                    self.send_presence();
+                }
                 () = shutdown.cancelled() => break,
             }
             if !self.subscribers.is_empty() {
@@ -472,7 +483,7 @@ impl BoardTask {
             }
             Request::Unsubscribe { conn } => {
                 self.subscribers.retain(|s| s.conn != conn);
-                self.send_presence();
+                self.presence_changed();
             }
             Request::Published { epoch, events } => self.on_published(epoch, events).await,
             Request::Repair => self.look_for_missed().await,
@@ -700,12 +711,13 @@ impl BoardTask {
             .collect();
         if !removed.is_empty() {
             self.subscribers.retain(|sub| sub.person().is_none_or(|p| !removed.contains(&p)));
-            self.send_presence();
+            self.presence_changed();
         }
         self.events.extend(events);
     }
 
     fn fan_out(&mut self, events: &[Sequenced]) {
+        let subscribed = self.subscribers.len();
         for e in events {
             let public = Outbound::message(&ServerMessage::Event(Sequenced {
                 seq: e.seq,
@@ -726,7 +738,9 @@ impl BoardTask {
                 deliver(&self.id, &self.hub.metrics, sub, out)
             });
         }
-        self.send_presence();
+        if self.subscribers.len() != subscribed {
+            self.presence_changed();
+        }
     }
 
     /// Makes a new participant link for the facilitator (`actor`, checked by the rules).
@@ -834,9 +848,20 @@ impl BoardTask {
                 return Ok(());
             }
         }
-        self.subscribers.push(sub);
-        self.send_presence();
+        // The newcomer learns who is here at once; the others hear of the newcomer shortly.
+        let mut connected: BTreeSet<PersonId> = self.subscribers.iter().filter_map(Subscriber::person).collect();
+        connected.extend(sub.person());
+        let presence = ServerMessage::Presence { connected: connected.into_iter().collect() };
+        if deliver(&self.id, &self.hub.metrics, &sub, Outbound::message(&presence)) {
+            self.subscribers.push(sub);
+        }
+        self.presence_changed();
         Ok(())
+    }
+
+    /// Who is connected may have changed: tell everyone soon (once, however many changes).
+    fn presence_changed(&mut self) {
+        self.presence_due.get_or_insert_with(|| tokio::time::Instant::now() + PRESENCE_COALESCE);
     }
 
     /// Tells everyone who is connected, when that changed.
@@ -848,8 +873,12 @@ impl BoardTask {
         self.presence = now;
         let out = Outbound::message(&ServerMessage::Presence { connected: self.presence.iter().copied().collect() });
         let (id, metrics) = (&self.id, &self.hub.metrics);
+        let before = self.subscribers.len();
         self.subscribers.retain(|sub| deliver(id, metrics, sub, out.clone()));
-        // Dropping a lagging subscriber above may change presence again; the next change sends it.
+        if self.subscribers.len() != before {
+            // Someone lagging was dropped just now: that changes presence again.
+            self.presence_changed();
+        }
     }
 }
 
@@ -868,7 +897,14 @@ impl BoardTask {
             deliver(id, metrics, sub, Outbound::message(&snapshot))
         });
         self.presence.clear();
-        self.send_presence();
+        self.presence_changed();
+    }
+}
+
+/// Sleeps until `at` (never called without one: the `select!` guards it).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
     }
 }
 
@@ -936,6 +972,55 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    /// The `connected` lists of the presence messages queued for a subscriber.
+    fn presences(rx: &mut mpsc::Receiver<Outbound>) -> Vec<Vec<PersonId>> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|out| match serde_json::from_str(&out.text).unwrap() {
+                ServerMessage::Presence { connected } => Some(connected),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_connections_reaches_everyone_as_one_presence_update() {
+        let (_dir, hub, id, facilitator) = board_with_facilitator().await;
+        let handle = hub.handle(&id);
+        let me = Identity::Person { person: facilitator, role: Role::Facilitator };
+        let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
+        handle.subscribe(Subscriber { conn: 1, identity: me, tx }, None).await.unwrap();
+        // The newcomer is told at once who is here.
+        assert_eq!(presences(&mut rx), [vec![facilitator]]);
+
+        let mut people = vec![];
+        for i in 0..20 {
+            let admitted = handle.join(LinkKey("p".into()), Some(Private::new(format!("P{i}")))).await.unwrap();
+            people.push(admitted.person.unwrap());
+        }
+        // Everyone who joined connects at once (no disk work in between, so well within the pause).
+        let mut others = vec![];
+        for (i, person) in people.into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+            let identity = Identity::Person { person, role: Role::Participant };
+            handle.subscribe(Subscriber { conn: 2 + i as u64, identity, tx }, None).await.unwrap();
+            others.push((person, rx));
+        }
+        // Twenty arrivals, and no list yet for those already here...
+        assert_eq!(presences(&mut rx), Vec::<Vec<PersonId>>::new());
+        // ...then one, with everyone.
+        tokio::time::sleep(PRESENCE_COALESCE * 2).await;
+        let everyone: Vec<PersonId> = std::iter::once(facilitator).chain(others.iter().map(|(p, _)| *p)).collect();
+        assert_eq!(presences(&mut rx), [everyone.clone()]);
+        // The last to arrive had the whole list on arrival, and the same list once more at most.
+        let (_, last) = others.last_mut().unwrap();
+        assert!(presences(last).iter().all(|list| *list == everyone));
+
+        // A departure is coalesced the same way.
+        handle.unsubscribe(2);
+        tokio::time::sleep(PRESENCE_COALESCE * 2).await;
+        assert_eq!(presences(&mut rx), [everyone[..1].iter().chain(&everyone[2..]).copied().collect::<Vec<_>>()]);
     }
 
     #[tokio::test]
