@@ -58,3 +58,17 @@ ensure_wasm_toolchain() {
     fi
   fi
 }
+
+# ensure_socketio_baseline: Node.js and npm (Debian's, unless some are already on PATH) and the
+# socket.io baseline's packages in bench/socketio/node_modules, exactly as package-lock.json pins
+# them (`npm ci`). The benchmarks and their CI smoke test compare minim with it.
+ensure_socketio_baseline() {
+  command -v node >/dev/null || need_apt nodejs
+  # A Node.js from elsewhere (e.g. NodeSource) brings its own npm, which Debian's would conflict with.
+  command -v npm >/dev/null || need_apt npm
+  local dir="$ROOT/bench/socketio"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    step "installing the socket.io baseline's packages (npm ci)"
+    (cd "$dir" && npm ci --omit=dev --no-audit --no-fund --loglevel=error) || die "npm ci in bench/socketio failed"
+  fi
+}

@@ -25,6 +25,9 @@ struct Args {
     /// Only these stacks (minim, bare, socketio).
     #[arg(long, value_delimiter = ',')]
     stacks: Vec<Stack>,
+    /// Mini-M hour: try these offered rates (events per second) instead of the scale's ladder.
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<f64>,
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
@@ -41,6 +44,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Scale::quick()
     };
+    let mut scale = scale;
+    if !args.rates.is_empty() {
+        scale.rates = args.rates.clone();
+    }
     let mut selection = Selection::everything();
     if !args.scenarios.is_empty() {
         for s in &args.scenarios {

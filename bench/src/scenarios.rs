@@ -61,7 +61,9 @@ impl Scale {
             town_hall_participants: 2000,
             vote_window: Duration::from_secs(10),
             mini_m_boards: 1000,
-            rates: vec![4_000.0, 8_000.0, 16_000.0, 24_000.0, 32_000.0, 40_000.0, 48_000.0],
+            rates: [0.25, 0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 24.0, 32.0, 40.0, 48.0]
+                .map(|k| k * 1000.0)
+                .into(),
             step: Duration::from_secs(4),
             mini_m_one_node: false,
             storm_clients: 5000,
@@ -74,9 +76,12 @@ impl Scale {
     pub fn full() -> Scale {
         Scale {
             name: "full",
-            rates: [4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 36, 40, 44, 48]
-                .map(|k| k as f64 * 1000.0)
-                .into(),
+            rates: [
+                0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 14.0, 16.0,
+                20.0, 24.0, 28.0, 32.0, 40.0, 48.0,
+            ]
+            .map(|k| k * 1000.0)
+            .into(),
             step: Duration::from_secs(10),
             mini_m_one_node: true,
             idle_window: Duration::from_secs(60),

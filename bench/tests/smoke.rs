@@ -1,0 +1,68 @@
+//! The benchmark harness, proven on every scenario and every stack at a small scale: each client
+//! receives every event of its board exactly once, in order for minim, every command the
+//! scenarios send is one the rules accept, and every figure the report needs is there. Nothing is
+//! timed here (CI machines are noisy); `scripts/bench` measures.
+
+use minim_bench::procs::Programs;
+use minim_bench::scenarios::Scale;
+use minim_bench::stack::{Stack, Topology};
+use minim_bench::{Selection, report, run};
+use std::path::PathBuf;
+
+fn programs() -> Programs {
+    let programs = Programs {
+        minim: minim_tests::minim_binary().to_owned(),
+        bare: PathBuf::from(env!("CARGO_BIN_EXE_bare-broadcast")),
+        socketio_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("socketio"),
+        node: PathBuf::from("node"),
+    };
+    programs.check(&Stack::ALL).expect("scripts/test installs Node.js and the socket.io baseline's packages");
+    programs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_on_every_stack_delivers_each_event_exactly_once() {
+    let outcomes =
+        run(&programs(), &Scale::smoke(), &Selection::everything(), |_| {}).await.expect("the run completes");
+
+    let runs: Vec<_> = outcomes.iter().map(|o| (o.scenario, o.stack, o.topology)).collect();
+    for stack in Stack::ALL {
+        assert!(runs.contains(&("town_hall", stack, Topology::OneNode)), "{runs:?}");
+        assert!(runs.contains(&("mini_m_hour", stack, Topology::TwoNodesRedis)), "{runs:?}");
+        assert!(runs.contains(&("idle_capacity", stack, Topology::OneNode)), "{runs:?}");
+    }
+    assert!(runs.contains(&("mini_m_hour", Stack::Minim, Topology::OneNode)), "{runs:?}");
+    assert!(runs.contains(&("reconnect_storm", Stack::Minim, Topology::TwoNodesRedis)), "{runs:?}");
+
+    for o in &outcomes {
+        let what = format!("{} / {} / {}", o.scenario, o.stack.label(), o.topology.label());
+        let t = &o.tally;
+        assert_eq!((t.lost, t.duplicated, t.out_of_order), (0, 0, 0), "{what}: {t:?}");
+        assert_eq!(o.extra["client_failures"], serde_json::json!([]), "{what}: {}", o.extra);
+        assert!(o.setup_per_second > 0.0, "{what}");
+        assert!(o.cost.peak_rss_mb > 0.0, "{what}: {:?}", o.cost);
+        if o.scenario == "idle_capacity" {
+            assert_eq!(o.extra["still_connected"], o.clients, "{what}: {}", o.extra);
+            assert!(o.extra["rss_per_connection_kb"].as_f64().is_some(), "{what}");
+            continue;
+        }
+        // The scenarios only send what the rules accept, so every command produced events and
+        // every client got them all.
+        assert_eq!(t.rejected, 0, "{what}: {}", o.extra);
+        assert!(t.accepted > 0 && t.deliveries >= t.accepted, "{what}: {t:?}");
+        assert!(t.latency.samples > 0 && t.latency.p50_ms > 0.0, "{what}: {t:?}");
+        if o.scenario == "mini_m_hour" {
+            // Small rates: every step is sustained, so the last one is reported.
+            assert_eq!(o.extra["sustained"], true, "{what}: {}", o.extra);
+            assert_eq!(o.extra["steps"].as_array().map(Vec::len), Some(2), "{what}");
+        }
+    }
+
+    let storm = outcomes.iter().find(|o| o.scenario == "reconnect_storm").expect("a storm");
+    assert!(storm.tally.caught_up > 0, "the clients of the restarted node caught up: {:?}", storm.tally);
+    assert!(storm.extra["all_resynced_after_restart_seconds"].as_f64().is_some_and(|s| s > 0.0), "{}", storm.extra);
+
+    let ratios = report::ratios(&outcomes);
+    assert!(ratios.iter().any(|r| r.baseline == Stack::Bare && r.delivery_rate.is_some()));
+    assert!(ratios.iter().any(|r| r.baseline == Stack::SocketIo && r.delivery_rate.is_some()));
+}
