@@ -360,6 +360,7 @@ pub async fn town_hall(stack: Stack, programs: &Programs, scale: &Scale) -> anyh
     let tally = measure::tally(stack, &records);
     let problems = failures(&rooms);
     let codes = rooms[0].log.rejection_codes.lock().expect("not poisoned").clone();
+    let resynced = setup::counter(&deployment, "minim_clients_resynced_total").await;
     Ok(Outcome {
         scenario: "town_hall",
         stack,
@@ -369,7 +370,11 @@ pub async fn town_hall(stack: Stack, programs: &Programs, scale: &Scale) -> anyh
         offered_per_second: None,
         tally,
         cost,
-        extra: serde_json::json!({ "unsent": unsent, "client_failures": problems, "rejection_codes": codes }),
+        extra: serde_json::json!({
+            "unsent": unsent, "client_failures": problems, "rejection_codes": codes,
+            // minim drops a client that falls too far behind from the fan-out and resyncs it.
+            "server_resynced_clients": resynced,
+        }),
     })
 }
 
@@ -540,7 +545,11 @@ pub async fn mini_m_hour(
     }
     let mut best = best.context("at least one rate was tried")?;
     let sustained = best.extra["sustained"].clone();
-    best.extra = serde_json::json!({ "sustained": sustained, "steps": steps, "client_failures": failures(&rooms) });
+    let resynced = setup::counter(&deployment, "minim_clients_resynced_total").await;
+    best.extra = serde_json::json!({
+        "sustained": sustained, "steps": steps, "client_failures": failures(&rooms),
+        "server_resynced_clients": resynced,
+    });
     Ok(best)
 }
 

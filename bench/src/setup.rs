@@ -145,31 +145,46 @@ pub async fn settle(rooms: &[Room], patience: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A minimal HTTP/1.1 POST of a JSON body (the generator needs two API calls, not a client library).
+/// A minimal HTTP/1.1 POST of a JSON body (the generator needs a few API calls, not a client library).
 async fn post_json<T: serde::Serialize, R: serde::de::DeserializeOwned>(
     addr: std::net::SocketAddr,
     path: &str,
     body: &T,
 ) -> anyhow::Result<R> {
-    let body = serde_json::to_vec(body)?;
+    let body = http(addr, "POST", path, &serde_json::to_vec(body)?).await?;
+    serde_json::from_str(&body).with_context(|| format!("POST {path}: unexpected body {body}"))
+}
+
+/// The sum of one counter over the nodes' `/metrics` (minim only), when they answer.
+pub async fn counter(deployment: &Deployment, name: &str) -> Option<f64> {
+    let mut total = 0.0;
+    for node in &deployment.nodes {
+        let text = http(node.addr, "GET", "/metrics", b"").await.ok()?;
+        let line = text.lines().find(|l| l.split_whitespace().next() == Some(name))?;
+        total += line.split_whitespace().nth(1)?.parse::<f64>().ok()?;
+    }
+    Some(total)
+}
+
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &[u8]) -> anyhow::Result<String> {
     let mut stream =
         tokio::net::TcpStream::connect(addr).await.with_context(|| format!("while connecting to {addr}"))?;
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
-    stream.write_all(&body).await?;
+    stream.write_all(body).await?;
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
         .await
-        .with_context(|| format!("POST {path}: no answer"))??;
+        .with_context(|| format!("{method} {path}: no answer"))??;
     let text = String::from_utf8_lossy(&answer);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("POST {path}: no HTTP answer"))?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("{method} {path}: no HTTP answer"))?;
     let status = head.split_whitespace().nth(1).unwrap_or("");
     if !status.starts_with('2') {
-        bail!("POST {path}: {status}: {body}");
+        bail!("{method} {path}: {status}: {body}");
     }
     // Chunked bodies would need decoding; actix sends a Content-Length for these small answers.
-    serde_json::from_str(body).with_context(|| format!("POST {path}: unexpected body {body}"))
+    Ok(body.to_owned())
 }

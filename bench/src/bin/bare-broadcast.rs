@@ -231,7 +231,12 @@ async fn connection(hub: Arc<Hub>, stream: TcpStream) {
             Err(refusal)
         }
     };
-    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else { return };
+    // tungstenite reads through a 128 KiB buffer by default, allocated per connection up front;
+    // frames here are small, and idle connections should cost what the protocol needs.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await else {
+        return;
+    };
     let Some((member, mut queue, kick)) = joined else { return };
     let mut batch = Vec::new();
     loop {
