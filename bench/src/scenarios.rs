@@ -233,6 +233,36 @@ async fn play(rooms: &[Room], plan: impl IntoIterator<Item = Planned>) -> u64 {
     unsent
 }
 
+/// Plays `plan` on the rooms, waits for the deliveries, and counts what happened and what the
+/// servers spent meanwhile.
+async fn measure_plan(
+    stack: Stack,
+    deployment: &Deployment,
+    rooms: &[Room],
+    start_keys: &[u64],
+    plan: Vec<Planned>,
+) -> (u64, Cost, Tally) {
+    let meter = Meter::start(deployment);
+    let unsent = play(rooms, plan).await;
+    drain(stack, rooms, DRAIN_PATIENCE).await;
+    let cost = meter.finish();
+    let records = measure::collect(rooms, start_keys).await;
+    (unsent, cost, measure::tally(stack, &records))
+}
+
+/// A steady `rate` (events per second) for `duration`: the actors take turns, each with its next
+/// command, so every actor sends at the same pace.
+fn steady_plan(actors: &mut [(usize, usize, Script)], rate: f64, duration: Duration) -> Vec<Planned> {
+    let n = actors.len();
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    (0..(rate * duration.as_secs_f64()) as usize)
+        .map(|i| {
+            let (room, seat, script) = &mut actors[i % n];
+            Planned { at: interval * i as u32, room: *room, seat: *seat, command: script.next() }
+        })
+        .collect()
+}
+
 /// Waits until every seat has what was sent to its room (or until patience runs out: the rest
 /// counts as lost).
 async fn drain(stack: Stack, rooms: &[Room], patience: Duration) {
@@ -352,12 +382,7 @@ pub async fn town_hall(stack: Stack, programs: &Programs, scale: &Scale) -> anyh
     }
     plan.sort_by_key(|p| p.at);
 
-    let meter = Meter::start(&deployment);
-    let unsent = play(&rooms, plan).await;
-    drain(stack, &rooms, DRAIN_PATIENCE).await;
-    let cost = meter.finish();
-    let records = measure::collect(&rooms, &start_keys).await;
-    let tally = measure::tally(stack, &records);
+    let (unsent, cost, tally) = measure_plan(stack, &deployment, &rooms, &start_keys, plan).await;
     let problems = failures(&rooms);
     let codes = rooms[0].log.rejection_codes.lock().expect("not poisoned").clone();
     let resynced = setup::counter(&deployment, "minim_clients_resynced_total").await;
@@ -494,21 +519,8 @@ pub async fn mini_m_hour(
     for &rate in &scale.rates {
         let rate = rate.min(MAX_SEAT_RATE * actors.len() as f64);
         let start_keys = measure::heads(&rooms);
-        let count = (rate * scale.step.as_secs_f64()) as usize;
-        let interval = Duration::from_secs_f64(1.0 / rate);
-        let n = actors.len();
-        let plan: Vec<Planned> = (0..count)
-            .map(|i| {
-                let (room, seat, script) = &mut actors[i % n];
-                Planned { at: interval * i as u32, room: *room, seat: *seat, command: script.next() }
-            })
-            .collect();
-        let meter = Meter::start(&deployment);
-        let unsent = play(&rooms, plan).await;
-        drain(stack, &rooms, DRAIN_PATIENCE).await;
-        let cost = meter.finish();
-        let records = measure::collect(&rooms, &start_keys).await;
-        let tally = measure::tally(stack, &records);
+        let plan = steady_plan(&mut actors, rate, scale.step);
+        let (unsent, cost, tally) = measure_plan(stack, &deployment, &rooms, &start_keys, plan).await;
         let achieved = tally.events_per_second / rate;
         let sustained = tally.latency.p99_ms < P99_TARGET_MS
             && achieved >= MIN_ACHIEVED_SHARE
@@ -580,15 +592,7 @@ pub async fn reconnect_storm(programs: &Programs, scale: &Scale) -> anyhow::Resu
     }
     let rate = scale.storm_rate.min(MAX_SEAT_RATE * actors.len() as f64);
     // Long enough to cover the restart and the catch-up, with traffic before and after.
-    let duration = Duration::from_secs(12);
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let plan: Vec<Planned> = (0..(rate * duration.as_secs_f64()) as usize)
-        .map(|i| {
-            let n = actors.len();
-            let (room, seat, script) = &mut actors[i % n];
-            Planned { at: interval * i as u32, room: *room, seat: *seat, command: script.next() }
-        })
-        .collect();
+    let plan = steady_plan(&mut actors, rate, Duration::from_secs(12));
     let meter = Meter::start(&deployment);
     let traffic = {
         let rooms = &rooms;
