@@ -133,14 +133,8 @@ impl Deployment {
 
     /// The Redis server's process id, when the topology has one.
     pub fn redis_pid(&self) -> Option<u32> {
-        self.redis.as_ref().and_then(|r| redis_pid(r.port))
+        self.redis.as_ref().and_then(RedisServer::pid)
     }
-}
-
-/// The pid of the `redis-server` listening on `port` (the harness does not expose its child).
-fn redis_pid(port: u16) -> Option<u32> {
-    let out = std::process::Command::new("pgrep").args(["-f", &format!("redis-server.*:{port}")]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().next()?.trim().parse().ok()
 }
 
 /// What a client needs to connect as one seat on one board.

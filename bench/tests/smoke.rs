@@ -41,6 +41,9 @@ async fn every_scenario_on_every_stack_delivers_each_event_exactly_once() {
         assert_eq!(o.extra["client_failures"], serde_json::json!([]), "{what}: {}", o.extra);
         assert!(o.setup_per_second > 0.0, "{what}");
         assert!(o.cost.peak_rss_mb > 0.0, "{what}: {:?}", o.cost);
+        if o.topology == Topology::TwoNodesRedis || o.stack == Stack::SocketIo {
+            assert!(o.cost.redis_peak_rss_mb > 0.0, "{what}: Redis is measured too: {:?}", o.cost);
+        }
         if o.scenario == "idle_capacity" {
             assert_eq!(o.extra["still_connected"], o.clients, "{what}: {}", o.extra);
             assert!(o.extra["rss_per_connection_kb"].as_f64().is_some(), "{what}");

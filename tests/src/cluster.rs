@@ -78,6 +78,11 @@ impl RedisServer {
         Ok(())
     }
 
+    /// The process id, while it runs (to read its CPU time and memory from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// A fresh connection, to read or change what the nodes stored.
     pub async fn connection(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
         let client = redis::Client::open(self.url.as_str())?;
