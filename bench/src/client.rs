@@ -263,8 +263,8 @@ impl Task {
                 End::Done => return,
                 End::Lost(after) => after.unwrap_or(backoff),
             };
-            if !self.stack.has_rules() || matches!(self.stack, Stack::SocketIo) {
-                // Only minim resumes; the others have no history to resume from.
+            if self.stack != Stack::Minim {
+                // Only minim resumes; the baselines have no history to resume from.
                 self.fail("connection lost".into());
                 return;
             }

@@ -28,6 +28,9 @@ struct Args {
     /// Mini-M hour: try these offered rates (events per second) instead of the scale's ladder.
     #[arg(long, value_delimiter = ',')]
     rates: Vec<f64>,
+    /// Run everything this many times and report the medians too.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    repeat: u32,
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
@@ -61,27 +64,32 @@ async fn main() -> anyhow::Result<()> {
     let programs = Programs::beside_me()?;
     programs.check(&selection.stacks)?;
     eprintln!("open-file limit {limit}; {} scale", scale.name);
-    let outcomes = run(&programs, &scale, &selection, |o| {
-        eprintln!(
-            "{} / {} / {}: {:.0} deliveries/s, p99 {:.2} ms, lost {}, dup {}",
-            o.scenario,
-            o.stack.label(),
-            o.topology.label(),
-            o.tally.deliveries_per_second,
-            o.tally.latency.p99_ms,
-            o.tally.lost,
-            o.tally.duplicated
-        )
-    })
-    .await?;
+    let mut runs = Vec::new();
+    for i in 1..=args.repeat {
+        eprintln!("run {i} of {}", args.repeat);
+        let outcomes = run(&programs, &scale, &selection, |o| {
+            eprintln!(
+                "{} / {} / {}: {:.0} deliveries/s, p99 {:.2} ms, lost {}, dup {}",
+                o.scenario,
+                o.stack.label(),
+                o.topology.label(),
+                o.tally.deliveries_per_second,
+                o.tally.latency.p99_ms,
+                o.tally.lost,
+                o.tally.duplicated
+            )
+        })
+        .await?;
+        runs.push(report::Run::of(outcomes));
+    }
     let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%dT%H:%MZ").output()?;
     let report = Report {
         date: String::from_utf8_lossy(&date.stdout).trim().to_owned(),
         machine: Machine::here(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         scale,
-        ratios: report::ratios(&outcomes),
-        outcomes,
+        medians: report::medians(&runs),
+        runs,
     };
     println!("{}", report::table(&report));
     if let Some(dir) = args.json.parent() {
@@ -89,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
     }
     std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)?;
     eprintln!("results written to {}", args.json.display());
-    let inexact: Vec<_> = report.outcomes.iter().filter(|o| !o.is_exact()).collect();
+    let inexact: Vec<_> = report.runs.iter().flat_map(|r| &r.outcomes).filter(|o| !o.is_exact()).collect();
     anyhow::ensure!(inexact.is_empty(), "{} outcome(s) lost, duplicated or reordered events", inexact.len());
     Ok(())
 }

@@ -6,15 +6,76 @@ use crate::stack::{Stack, Topology};
 use serde::Serialize;
 use std::fmt::Write;
 
-/// Everything one run measured.
+/// Everything the runs of one invocation measured, and their medians.
 #[derive(Serialize)]
 pub struct Report {
     pub date: String,
     pub machine: Machine,
     pub command: String,
     pub scale: Scale,
+    pub runs: Vec<Run>,
+    /// Medians over the runs (with one run, that run's figures).
+    pub medians: Vec<Median>,
+}
+
+/// One run of every selected scenario.
+#[derive(Serialize)]
+pub struct Run {
     pub outcomes: Vec<Outcome>,
     pub ratios: Vec<Ratio>,
+}
+
+impl Run {
+    pub fn of(outcomes: Vec<Outcome>) -> Run {
+        Run { ratios: ratios(&outcomes), outcomes }
+    }
+}
+
+/// The median of one figure over the runs.
+#[derive(Serialize, Debug, PartialEq)]
+pub struct Median {
+    pub what: String,
+    pub median: f64,
+    pub runs: Vec<f64>,
+}
+
+/// Medians, over the runs, of each outcome's delivery rate and p99 and of each ratio.
+pub fn medians(runs: &[Run]) -> Vec<Median> {
+    let mut figures: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut add = |what: String, value: Option<f64>| {
+        let Some(value) = value else { return };
+        match figures.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, values)) => values.push(value),
+            None => figures.push((what, vec![value])),
+        }
+    };
+    for run in runs {
+        for o in &run.outcomes {
+            let name = format!("{} / {} / {}", o.scenario, o.stack.label(), o.topology.label());
+            if o.scenario != "idle_capacity" {
+                add(format!("{name}: deliveries/s"), Some(o.tally.deliveries_per_second));
+                add(format!("{name}: p99 ms"), Some(o.tally.latency.p99_ms));
+            }
+            for key in ["rss_per_connection_kb", "idle_cpu_percent", "all_resynced_after_restart_seconds"] {
+                add(format!("{name}: {key}"), o.extra[key].as_f64());
+            }
+        }
+        for r in &run.ratios {
+            let name = format!("minim / {} ({}, {})", r.baseline.label(), r.topology.label(), r.what);
+            add(format!("{name}: delivery rate"), r.delivery_rate);
+            add(format!("{name}: p99"), r.p99);
+        }
+    }
+    figures
+        .into_iter()
+        .map(|(what, runs)| {
+            let mut sorted = runs.clone();
+            sorted.sort_by(f64::total_cmp);
+            let mid = sorted.len() / 2;
+            let median = if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 };
+            Median { what, median, runs }
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -141,19 +202,38 @@ fn common_step(a: &Outcome, b: &Outcome) -> Option<(f64, f64, f64)> {
         .max_by(|x, y| x.0.total_cmp(&y.0))
 }
 
-/// The report as a person reads it (Markdown tables).
+/// The report as a person reads it (Markdown tables): each run, then the medians.
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
     let m = &report.machine;
     let _ = writeln!(out, "minim benchmarks ({} scale), {}", report.scale.name, report.date);
     let _ = writeln!(out, "machine: {} cores, {:.1} GiB, {} (kernel {})", m.cores, m.memory_gib, m.cpu_model, m.kernel);
     let _ = writeln!(out, "command: {}\n", report.command);
+    for (i, run) in report.runs.iter().enumerate() {
+        if report.runs.len() > 1 {
+            let _ = writeln!(out, "\n## Run {} of {}\n", i + 1, report.runs.len());
+        }
+        run_table(&mut out, run);
+    }
+    if report.runs.len() > 1 {
+        let _ = writeln!(out, "\n## Medians of {} runs\n", report.runs.len());
+        let _ = writeln!(out, "| figure | median | runs |");
+        let _ = writeln!(out, "|---|---|---|");
+        for m in &report.medians {
+            let runs: Vec<String> = m.runs.iter().map(|v| format!("{v:.2}")).collect();
+            let _ = writeln!(out, "| {} | {:.2} | {} |", m.what, m.median, runs.join(", "));
+        }
+    }
+    out
+}
+
+fn run_table(out: &mut String, run: &Run) {
     let _ = writeln!(
         out,
         "| scenario | stack | topology | clients | setup conn/s | offered ev/s | events/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | dup | rejected | server CPU % | peak RSS MB | Redis CPU s |"
     );
     let _ = writeln!(out, "|{}", "---|".repeat(18));
-    for o in &report.outcomes {
+    for o in &run.outcomes {
         let t = &o.tally;
         let _ = writeln!(
             out,
@@ -178,7 +258,7 @@ pub fn table(report: &Report) -> String {
             o.cost.redis_cpu_seconds,
         );
     }
-    for o in report.outcomes.iter().filter(|o| o.scenario == "mini_m_hour") {
+    for o in run.outcomes.iter().filter(|o| o.scenario == "mini_m_hour") {
         let _ = writeln!(
             out,
             "\nMini-M hour steps, {} on {} (sustained: p99 < {P99_TARGET_MS} ms, ≥90% of the offered rate accepted, nothing lost):",
@@ -202,7 +282,7 @@ pub fn table(report: &Report) -> String {
             );
         }
     }
-    for o in report.outcomes.iter().filter(|o| o.scenario == "idle_capacity") {
+    for o in run.outcomes.iter().filter(|o| o.scenario == "idle_capacity") {
         let e = &o.extra;
         let _ = writeln!(
             out,
@@ -215,7 +295,7 @@ pub fn table(report: &Report) -> String {
             e["still_connected"],
         );
     }
-    for o in report.outcomes.iter().filter(|o| o.scenario == "reconnect_storm") {
+    for o in run.outcomes.iter().filter(|o| o.scenario == "reconnect_storm") {
         let e = &o.extra;
         let _ = writeln!(
             out,
@@ -230,13 +310,13 @@ pub fn table(report: &Report) -> String {
             o.tally.out_of_order,
         );
     }
-    if !report.ratios.is_empty() {
+    if !run.ratios.is_empty() {
         let _ = writeln!(
             out,
             "\n| minim vs | topology | scenario | delivery rate | p99 | at offered ev/s | target | met |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
-        for r in &report.ratios {
+        for r in &run.ratios {
             let x = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}×"));
             let _ = writeln!(
                 out,
@@ -252,5 +332,28 @@ pub fn table(report: &Report) -> String {
             );
         }
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_are_the_middle_run_or_the_mean_of_the_middle_two() {
+        let ratio = |rate: f64| Ratio {
+            what: "Mini-M".into(),
+            baseline: Stack::Bare,
+            topology: Topology::TwoNodesRedis,
+            delivery_rate: Some(rate),
+            p99: None,
+            at_offered_per_second: None,
+            target: String::new(),
+            met: None,
+        };
+        let runs: Vec<Run> = [0.6, 0.9, 0.5].map(|r| Run { outcomes: vec![], ratios: vec![ratio(r)] }).into();
+        let m = medians(&runs);
+        assert_eq!(m.len(), 1, "a missing p99 is no figure: {m:?}");
+        assert_eq!((m[0].median, m[0].runs.clone()), (0.6, vec![0.6, 0.9, 0.5]));
+        assert_eq!(medians(&runs[..2])[0].median, 0.75);
+    }
 }
