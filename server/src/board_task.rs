@@ -1015,7 +1015,7 @@ mod tests {
         // ...then one, with everyone.
         tokio::time::sleep(PRESENCE_COALESCE * 2).await;
         let everyone: Vec<PersonId> = std::iter::once(facilitator).chain(others.iter().map(|(p, _)| *p)).collect();
-        assert_eq!(presences(&mut rx), [everyone.clone()]);
+        assert_eq!(presences(&mut rx), std::slice::from_ref(&everyone));
         // The last to arrive had the whole list on arrival, and the same list once more at most.
         let (_, last) = others.last_mut().unwrap();
         assert!(presences(last).iter().all(|list| *list == everyone));
