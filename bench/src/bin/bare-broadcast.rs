@@ -313,7 +313,6 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Child, Command, Stdio};
     use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
     type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -362,42 +361,12 @@ mod tests {
         assert!(tokio_tungstenite::connect_async(format!("ws://{addr}/elsewhere")).await.is_err());
     }
 
-    /// A throwaway `redis-server`, killed on drop.
-    struct RedisServer(Child);
-
-    impl Drop for RedisServer {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
     #[tokio::test]
     async fn two_nodes_relay_through_redis_exactly_once() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn();
-        let _server = match spawned {
-            Ok(child) => RedisServer(child),
-            Err(error) => {
-                eprintln!("skipping: cannot start redis-server: {error}");
-                return;
-            }
-        };
-        let url = format!("redis://127.0.0.1:{port}");
-        let client = redis::Client::open(url.as_str()).unwrap();
-        let mut ready = false;
-        for _ in 0..100 {
-            if client.get_multiplexed_async_connection().await.is_ok() {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(ready, "redis-server did not come up on port {port}");
-
+        // The project's harness: a real redis-server on a free port, killed on drop; it fails with
+        // how to install Redis when there is none (scripts/test installs it).
+        let redis = minim_tests::cluster::RedisServer::start().await.expect("a redis-server");
+        let url = redis.url.clone();
         let (node1, node2) = (start_node(Some(&url)).await, start_node(Some(&url)).await);
         let mut sender = join(node1, "r").await;
         let mut remote = join(node2, "r").await;
