@@ -93,12 +93,11 @@ pub enum Op {
 pub struct Client {
     pub ops: mpsc::Sender<Op>,
     pub state: Arc<ClientState>,
-    pub board: usize,
 }
 
 impl Client {
     /// Connects (waiting for the handshake and catch-up) and starts the client's task.
-    pub async fn start(stack: Stack, ticket: Ticket, board: usize, log: Arc<BoardLog>) -> anyhow::Result<Client> {
+    pub async fn start(stack: Stack, ticket: Ticket, log: Arc<BoardLog>) -> anyhow::Result<Client> {
         let state = Arc::new(ClientState::default());
         let mut task = Task {
             stack,
@@ -113,7 +112,7 @@ impl Client {
         let socket = task.connect(None).await?;
         let (tx, rx) = mpsc::channel(OPS_QUEUE);
         tokio::spawn(task.run(socket, rx));
-        Ok(Client { ops: tx, state, board })
+        Ok(Client { ops: tx, state })
     }
 
     /// Sends a command and waits for its answer: the key of its last event, or the refusal.

@@ -39,8 +39,6 @@ pub struct Node {
     launch: Launch,
     child: Child,
     pub addr: SocketAddr,
-    /// What it wrote on stderr (errors only, at the log level the benchmark asks for).
-    errors: Arc<Mutex<Vec<String>>>,
 }
 
 impl Node {
@@ -97,7 +95,7 @@ impl Node {
                 )
             }
         };
-        Ok(Node { launch, child, addr, errors })
+        Ok(Node { launch, child, addr })
     }
 
     pub fn pid(&self) -> u32 {
@@ -106,11 +104,6 @@ impl Node {
 
     pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)
-    }
-
-    /// What it wrote on stderr so far.
-    pub fn errors(&self) -> Vec<String> {
-        self.errors.lock().expect("not poisoned").clone()
     }
 
     /// SIGTERM (a graceful restart: minim tells its clients to come back), wait for the exit,

@@ -66,7 +66,7 @@ async fn open_room(
         _ => None,
     };
     let created = created.as_ref();
-    let facilitator = Client::start(stack, ticket(stack, node(0), b, 0, created).await?, b, log.clone()).await?;
+    let facilitator = Client::start(stack, ticket(stack, node(0), b, 0, created).await?, log.clone()).await?;
     if stack == Stack::SocketIo && *settings != Settings::default() {
         facilitator.request(minim_shared::Command::ChangeSettings { settings: settings.clone() }).await?;
     }
@@ -74,7 +74,7 @@ async fn open_room(
         .map(|seat| {
             let log = log.clone();
             let node = node(seat);
-            async move { Client::start(stack, ticket(stack, node, b, seat, created).await?, b, log).await }
+            async move { Client::start(stack, ticket(stack, node, b, seat, created).await?, log).await }
         })
         .buffered(SEAT_CONCURRENCY)
         .collect()
