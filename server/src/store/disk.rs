@@ -11,18 +11,22 @@
 //! boards/<board id>/meta.json    access metadata (key hashes), written once, atomically
 //! boards/<board id>/events.log   one line per event: "<crc32 as 8 hex digits> <json>\n"
 //! boards/<board id>.deleted      a deleted board's tombstone: empty, kept so its links say so
-//! ```
 //! Deleting writes the tombstone first, then removes the board's directory: a crash in between
 //! leaves a tombstone and leftovers, which the next load removes. The last change of a board is
 //! its log's modification time, which is what retention counts from.
-//! Every append is one `write` of whole lines followed by `fdatasync`, so an accepted event
-//! survives a crash of the process or of the machine. A crash in the middle of a write can leave a
-//! torn last line; loading drops a torn *last* line (its events were never acknowledged) and
-//! refuses a log damaged anywhere else.
+//! wal/<number>.wal              the write-ahead log shared by every board ([`super::wal`])
+//! ```
+//! An append is acknowledged once it is in the write-ahead log and that is synced: one sync for
+//! every append that arrived meanwhile, across boards ([`super::wal`]), so an accepted event
+//! survives a crash of the process or of the machine. The board's own file gets the same lines
+//! unsynced; opening the store after a crash completes each board's file from the write-ahead log.
+//! A crash in the middle of a write can leave a torn last line; loading drops a torn *last* line
+//! (its events were never acknowledged) and refuses a log damaged anywhere else.
 //!
 //! One process owns the directory, so a board here has one history: its epoch is always
 //! [`Epoch::EMBEDDED`].
 
+use super::wal::{self, Committer};
 use super::{BoardMeta, Epoch, EventLog, StoreError, StoredBoard};
 use anyhow::{Context, anyhow, bail};
 use futures_util::FutureExt;
@@ -40,6 +44,7 @@ pub struct DiskLog {
     /// Open log files with the head each was last extended to. A std mutex: it is held only to
     /// look up or insert an entry, never across IO or an `.await`.
     open: Mutex<HashMap<BoardId, Arc<tokio::sync::Mutex<OpenLog>>>>,
+    committer: Committer,
 }
 
 struct OpenLog {
@@ -49,9 +54,36 @@ struct OpenLog {
 
 impl DiskLog {
     pub fn open(data_dir: &Path) -> anyhow::Result<DiskLog> {
+        DiskLog::open_with(data_dir, wal::SEGMENT_BYTES)
+    }
+
+    /// [`DiskLog::open`], with write-ahead log segments checkpointed at `segment_bytes`.
+    pub fn open_with(data_dir: &Path, segment_bytes: u64) -> anyhow::Result<DiskLog> {
         let root = data_dir.join("boards");
         std::fs::create_dir_all(&root).with_context(|| format!("while creating {}", root.display()))?;
-        Ok(DiskLog { root, open: Mutex::new(HashMap::new()) })
+        let wal_dir = data_dir.join("wal");
+        // A board deleted since its events were logged stays deleted.
+        let board_log = |board: &BoardId| {
+            let dir = root.join(&board.0);
+            let live = crate::auth::is_board_id(&board.0)
+                && dir.is_dir()
+                && !root.join(format!("{}.deleted", board.0)).exists();
+            live.then(|| dir.join("events.log"))
+        };
+        let next = wal::recover(&wal_dir, board_log, complete_from_wal)
+            .context("while recovering from the write-ahead log")?;
+        let committer = Committer::start(wal_dir, next, segment_bytes)?;
+        Ok(DiskLog { root, open: Mutex::new(HashMap::new()), committer })
+    }
+
+    /// How many syncs have acknowledged appends so far (each covers every append it found queued).
+    pub fn syncs(&self) -> u64 {
+        self.committer.syncs()
+    }
+
+    /// How many times the write-ahead log was checkpointed and replaced.
+    pub fn checkpoints(&self) -> u64 {
+        self.committer.checkpoints()
     }
 
     fn tombstone(&self, board: &BoardId) -> PathBuf {
@@ -126,6 +158,24 @@ fn read_log(path: &Path) -> anyhow::Result<(Vec<Sequenced>, u64)> {
         }
     }
     Ok((events, good_len))
+}
+
+/// Appends to a board's file the events of the write-ahead log it lacks (after a crash), and
+/// syncs it; how many it lacked.
+fn complete_from_wal(path: &Path, logged: &[Sequenced]) -> anyhow::Result<usize> {
+    let (events, good_len) = read_log(path)?;
+    let head = events.last().map_or(Seq::ZERO, |e| e.seq);
+    let missing = wal::missing_after(head, logged)?;
+    let mut file = OpenOptions::new().write(true).open(path)?;
+    if file.metadata()?.len() != good_len {
+        file.set_len(good_len)?;
+    }
+    if !missing.is_empty() {
+        file.seek(std::io::SeekFrom::End(0))?;
+        file.write_all(&encode_lines(missing)?)?;
+    }
+    file.sync_all()?;
+    Ok(missing.len())
 }
 
 fn parse_line(line: &[u8]) -> Option<Sequenced> {
@@ -239,15 +289,11 @@ impl EventLog for DiskLog {
                 return Err(StoreError::Conflict { head: log.head });
             }
             let Some(last) = events.last() else { return Ok(()) };
-            let lines = encode_lines(events)?;
-            let file = log.file.clone();
-            blocking(move || {
-                (&*file).write_all(&lines)?;
-                file.sync_data()?;
-                Ok(())
-            })
-            .await
-            .context("while appending to a board's log")?;
+            let (board_lines, wal_lines) = wal::encode(board, events)?;
+            self.committer
+                .append(log.file.clone(), board_lines, wal_lines)
+                .await
+                .context("while appending to a board's log")?;
             log.head = last.seq;
             Ok(())
         }
@@ -330,6 +376,9 @@ impl EventLog for DiskLog {
     fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         async move {
             // A real write, not a look: a full or read-only disk must show as not ready.
+            if !self.committer.healthy() {
+                return Err(StoreError::Unavailable(anyhow!("the write-ahead log failed; restart the server")));
+            }
             let probe = self.root.join(".ready");
             blocking(move || std::fs::write(&probe, b"ok").context("while writing the readiness probe"))
                 .await
@@ -435,5 +484,136 @@ mod tests {
         bytes[second_line] ^= 0x20;
         std::fs::write(&path, bytes).unwrap();
         assert!(matches!(DiskLog::open(dir.path()).unwrap().load(&board()).await, Err(StoreError::Unavailable(_))));
+    }
+
+    fn board_n(n: u32) -> BoardId {
+        BoardId(format!("{n:032x}"))
+    }
+
+    fn wal_segments(data: &Path) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(data.join("wal")).unwrap().map(|e| e.unwrap().path()).collect();
+        found.sort();
+        found
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_append_survives_a_crash_that_loses_the_unsynced_board_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        log.create(&board(), &meta(), &[event(1)]).await.unwrap();
+        let path = log.dir(&board()).join("events.log");
+        let synced_len = std::fs::metadata(&path).unwrap().len();
+        log.append(&board(), Epoch::EMBEDDED, Seq(1), &[event(2), event(3)]).await.unwrap();
+        log.append(&board(), Epoch::EMBEDDED, Seq(3), &[event(4)]).await.unwrap();
+        drop(log);
+        // What a power cut may leave of a file that was never synced: the synced part, and half a line.
+        let mut torn = encode_lines(&[event(2)]).unwrap();
+        torn.truncate(torn.len() / 2);
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(synced_len).unwrap();
+        (&file).seek(std::io::SeekFrom::End(0)).unwrap();
+        (&file).write_all(&torn).unwrap();
+
+        let reopened = DiskLog::open(dir.path()).unwrap();
+        assert_eq!(
+            reopened.load(&board()).await.unwrap().unwrap().events,
+            vec![event(1), event(2), event(3), event(4)]
+        );
+        assert_eq!(
+            wal_segments(dir.path()).len(),
+            1,
+            "the old segments are gone once their events are in the boards' files"
+        );
+        reopened.append(&board(), Epoch::EMBEDDED, Seq(4), &[event(5)]).await.unwrap();
+        // A restart without a crash finds everything already in place.
+        drop(reopened);
+        let again = DiskLog::open(dir.path()).unwrap();
+        assert_eq!(again.load(&board()).await.unwrap().unwrap().events.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_torn_end_of_the_write_ahead_log_is_dropped_and_damage_before_it_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        log.create(&board(), &meta(), &[event(1)]).await.unwrap();
+        log.append(&board(), Epoch::EMBEDDED, Seq(1), &[event(2)]).await.unwrap();
+        drop(log);
+        let segment = wal_segments(dir.path()).pop().unwrap();
+        let (_, mut torn) = wal::encode(&board(), &[event(3)]).unwrap();
+        torn.truncate(torn.len() - 3);
+        OpenOptions::new().append(true).open(&segment).unwrap().write_all(&torn).unwrap();
+        let reopened = DiskLog::open(dir.path()).unwrap();
+        assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events, vec![event(1), event(2)]);
+        reopened.append(&board(), Epoch::EMBEDDED, Seq(2), &[event(3), event(4)]).await.unwrap();
+        drop(reopened);
+
+        // A flipped bit in a line that is not the last.
+        let segment = wal_segments(dir.path()).pop().unwrap();
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes[20] ^= 0x01;
+        std::fs::write(&segment, bytes).unwrap();
+        let refused = DiskLog::open(dir.path()).err().expect("a damaged write-ahead log is refused");
+        assert!(format!("{refused:#}").contains("damaged"), "{refused:#}");
+    }
+
+    #[tokio::test]
+    async fn a_board_deleted_after_its_events_were_logged_stays_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        log.create(&board(), &meta(), &[event(1)]).await.unwrap();
+        log.append(&board(), Epoch::EMBEDDED, Seq(1), &[event(2)]).await.unwrap();
+        log.delete(&board()).await.unwrap();
+        drop(log);
+        let reopened = DiskLog::open(dir.path()).unwrap();
+        assert!(matches!(reopened.load(&board()).await, Err(StoreError::Deleted)));
+        assert!(!reopened.dir(&board()).exists());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_to_many_boards_at_once_share_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(DiskLog::open(dir.path()).unwrap());
+        let boards: Vec<BoardId> = (1..=200).map(board_n).collect();
+        for b in &boards {
+            log.create(b, &meta(), &[event(1)]).await.unwrap();
+        }
+        let before = log.syncs();
+        let second = [event(2)];
+        let appends = boards.iter().map(|b| log.append(b, Epoch::EMBEDDED, Seq(1), &second));
+        for result in futures_util::future::join_all(appends).await {
+            result.unwrap();
+        }
+        let syncs = log.syncs() - before;
+        assert!((1..=100).contains(&syncs), "200 appends at once took {syncs} syncs");
+        drop(log);
+        let reopened = DiskLog::open(dir.path()).unwrap();
+        for b in &boards {
+            assert_eq!(reopened.load(b).await.unwrap().unwrap().events, vec![event(1), event(2)]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_segment_is_checkpointed_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open_with(dir.path(), 1024).unwrap();
+        log.create(&board(), &meta(), &[event(1)]).await.unwrap();
+        for n in 2..=40 {
+            log.append(&board(), Epoch::EMBEDDED, Seq(n - 1), &[event(n)]).await.unwrap();
+        }
+        // Checkpoints finish in the background.
+        let mut segments = wal_segments(dir.path());
+        for _ in 0..500 {
+            if segments.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            segments = wal_segments(dir.path());
+        }
+        assert!(log.checkpoints() >= 2, "{} checkpoints", log.checkpoints());
+        assert_eq!(segments.len(), 1, "only the current segment is kept: {segments:?}");
+        assert!(std::fs::metadata(&segments[0]).unwrap().len() < 1024 + 512);
+        drop(log);
+        let reopened = DiskLog::open(dir.path()).unwrap();
+        assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events, (1..=40).map(event).collect::<Vec<_>>());
     }
 }

@@ -16,6 +16,7 @@ pub mod disk;
 #[cfg(test)]
 mod fixtures;
 pub mod redis;
+pub mod wal;
 
 use futures_util::future::BoxFuture;
 use minim_shared::{BoardId, Seq, Sequenced, UnixMillis};

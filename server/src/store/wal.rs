@@ -1,0 +1,358 @@
+//! Group commit for the embedded store: one write-ahead log for every board, made durable with
+//! one `fdatasync` for all the appends that arrived meanwhile.
+//!
+//! Syncing each board's own file on every append costs one journal commit per event: at a few
+//! thousand events a second across a hundred boards that, not the work of the meeting, is what
+//! limits a single node. So an append goes to the [`Committer`], a thread of its own. It takes
+//! every append queued since its last round, writes each to its board's file (without syncing),
+//! writes all of them to the current WAL segment in one `write`, syncs the segment once, and then
+//! answers them all. An append is acknowledged only once it is in a synced segment.
+//!
+//! Board files are synced at a checkpoint: when a segment reaches [`SEGMENT_BYTES`], a new one is
+//! started, and a thread of its own syncs every board file written during the old one, then
+//! removes it. After
+//! a crash, [`recover`] completes each board's file from the segments left (those events may not
+//! have reached the board file) and removes them; events a board file already has are skipped.
+//!
+//! Segments live in `wal/<number>.wal`, one line per event:
+//! `"<crc32 of the rest, 8 hex digits> <board id> <event json>\n"`. The last line of a segment may
+//! be torn by a crash (it was never acknowledged) and is dropped; damage anywhere else is refused.
+
+use anyhow::{Context, anyhow, bail};
+use minim_shared::{BoardId, Seq, Sequenced};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// A segment this long is checkpointed and replaced by a new one.
+pub const SEGMENT_BYTES: u64 = 16 << 20;
+/// At most this many appends share one sync (bounds the time the first of them waits).
+const MAX_BATCH: usize = 1024;
+
+/// One board's append, on its way to the committer.
+struct Append {
+    file: Arc<File>,
+    /// The lines for the board's own file.
+    board_lines: Vec<u8>,
+    /// The same events as WAL lines.
+    wal_lines: Vec<u8>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The handle through which appends reach the committer thread.
+pub struct Committer {
+    tx: std::sync::Mutex<mpsc::Sender<Append>>,
+    state: Arc<State>,
+}
+
+/// What the committer thread shares with the store.
+#[derive(Default)]
+struct State {
+    /// Set after a write or sync failed: nothing more is accepted until the server restarts and
+    /// recovery makes the board files and the WAL agree again.
+    failed: AtomicBool,
+    /// Syncs of the WAL so far (each acknowledges a whole batch).
+    syncs: AtomicU64,
+    checkpoints: AtomicU64,
+}
+
+/// Encodes events as (board file lines, WAL lines), serialising each event once.
+pub fn encode(board: &BoardId, events: &[Sequenced]) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let mut board_lines = Vec::with_capacity(events.len() * 128);
+    let mut wal_lines = Vec::with_capacity(events.len() * 160);
+    for e in events {
+        let json = serde_json::to_vec(e).context("while encoding an event")?;
+        write!(board_lines, "{:08x} ", crc32fast::hash(&json))?;
+        board_lines.extend_from_slice(&json);
+        board_lines.push(b'\n');
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(board.0.as_bytes());
+        hasher.update(b" ");
+        hasher.update(&json);
+        write!(wal_lines, "{:08x} {} ", hasher.finalize(), board.0)?;
+        wal_lines.extend_from_slice(&json);
+        wal_lines.push(b'\n');
+    }
+    Ok((board_lines, wal_lines))
+}
+
+/// Reads one WAL line (without its newline): the board and the event, if the line is whole.
+fn parse_line(line: &[u8]) -> Option<(BoardId, Sequenced)> {
+    let crc = u32::from_str_radix(std::str::from_utf8(line.get(..8)?).ok()?, 16).ok()?;
+    let rest = line.get(9..)?;
+    if line.get(8) != Some(&b' ') || crc32fast::hash(rest) != crc {
+        return None;
+    }
+    let space = rest.iter().position(|b| *b == b' ')?;
+    let board = std::str::from_utf8(&rest[..space]).ok()?;
+    let event = serde_json::from_slice(&rest[space + 1..]).ok()?;
+    Some((BoardId(board.to_owned()), event))
+}
+
+fn segment_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number:016}.wal"))
+}
+
+/// The segments in `dir`, oldest first.
+fn segments(dir: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir(dir).with_context(|| format!("while listing {}", dir.display()))? {
+        let path = entry?.path();
+        let number = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".wal"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(number) = number {
+            found.push((number, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Reads a segment: every event in it by board, in order. A torn last line is dropped.
+fn read_segment(path: &Path, into: &mut BTreeMap<BoardId, Vec<Sequenced>>) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?;
+    let mut lines = bytes.split_inclusive(|b| *b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let last = lines.peek().is_none();
+        match line.strip_suffix(b"\n").and_then(parse_line) {
+            Some((board, event)) => into.entry(board).or_default().push(event),
+            None if last => {
+                tracing::warn!(path = %path.display(), "dropping a torn last line of the write-ahead log");
+            }
+            None => bail!("{} is damaged before its end", path.display()),
+        }
+    }
+    Ok(())
+}
+
+/// After a crash: completes every board's file from the WAL segments in `dir`, syncs them and
+/// removes the segments. `board_log(board)` is the board's file, or `None` if the board was
+/// deleted since (its events are not brought back). Returns the next segment number to use.
+pub fn recover(
+    dir: &Path,
+    board_log: impl Fn(&BoardId) -> Option<PathBuf>,
+    complete: impl Fn(&Path, &[Sequenced]) -> anyhow::Result<usize>,
+) -> anyhow::Result<u64> {
+    std::fs::create_dir_all(dir).with_context(|| format!("while creating {}", dir.display()))?;
+    let found = segments(dir)?;
+    let next = found.last().map_or(1, |(n, _)| n + 1);
+    let mut events: BTreeMap<BoardId, Vec<Sequenced>> = BTreeMap::new();
+    for (_, path) in &found {
+        read_segment(path, &mut events)?;
+    }
+    let mut restored = 0;
+    for (board, events) in &events {
+        if let Some(path) = board_log(board) {
+            restored += complete(&path, events).with_context(|| format!("while recovering board {board}"))?;
+        }
+    }
+    if restored > 0 {
+        tracing::warn!(
+            events = restored,
+            "restored events from the write-ahead log that a crash kept from their boards' files"
+        );
+    }
+    for (_, path) in &found {
+        std::fs::remove_file(path).with_context(|| format!("while removing {}", path.display()))?;
+    }
+    File::open(dir)?.sync_all()?;
+    Ok(next)
+}
+
+/// The events of `wal` that follow `head`, checked to continue it without a gap.
+pub fn missing_after(head: Seq, wal: &[Sequenced]) -> anyhow::Result<&[Sequenced]> {
+    let start = wal.iter().position(|e| e.seq > head).unwrap_or(wal.len());
+    let missing = &wal[start..];
+    let mut expected = head.next();
+    for e in missing {
+        if e.seq != expected {
+            bail!("the write-ahead log has {} where {} should follow", e.seq, expected);
+        }
+        expected = expected.next();
+    }
+    Ok(missing)
+}
+
+impl Committer {
+    /// Starts the committer thread, writing segments in `dir` from number `next` on, each
+    /// checkpointed once it holds `segment_bytes`.
+    pub fn start(dir: PathBuf, next: u64, segment_bytes: u64) -> anyhow::Result<Committer> {
+        let segment = Segment::create(&dir, next)?;
+        let (tx, rx) = mpsc::channel();
+        let state = Arc::new(State::default());
+        let (checkpoint_tx, checkpoint_rx) = mpsc::channel();
+        let (thread_state, thread_dir) = (state.clone(), dir.clone());
+        std::thread::Builder::new()
+            .name("minim-checkpoint".into())
+            .spawn(move || checkpoints(thread_dir, checkpoint_rx, thread_state))
+            .context("while starting the write-ahead log's checkpoint thread")?;
+        let round = Round {
+            dir,
+            segment,
+            segment_bytes,
+            dirty: HashMap::new(),
+            checkpoints: checkpoint_tx,
+            state: state.clone(),
+        };
+        std::thread::Builder::new()
+            .name("minim-wal".into())
+            .spawn(move || round.run(rx))
+            .context("while starting the write-ahead log's thread")?;
+        Ok(Committer { tx: std::sync::Mutex::new(tx), state })
+    }
+
+    /// Appends `board_lines` to `file` and `wal_lines` to the WAL; returns once they are durable.
+    pub async fn append(&self, file: Arc<File>, board_lines: Vec<u8>, wal_lines: Vec<u8>) -> anyhow::Result<()> {
+        if self.state.failed.load(Ordering::Acquire) {
+            bail!("the write-ahead log failed earlier; restart the server to recover");
+        }
+        let (done, answer) = oneshot::channel();
+        let append = Append { file, board_lines, wal_lines, done };
+        self.tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(append)
+            .map_err(|_| anyhow!("the write-ahead log's thread stopped"))?;
+        answer.await.map_err(|_| anyhow!("the write-ahead log's thread stopped"))?.map_err(|e| anyhow!(e))
+    }
+
+    /// Whether appends are accepted (false after a write or sync failed).
+    pub fn healthy(&self) -> bool {
+        !self.state.failed.load(Ordering::Acquire)
+    }
+
+    /// How many syncs of the WAL have acknowledged appends so far.
+    pub fn syncs(&self) -> u64 {
+        self.state.syncs.load(Ordering::Relaxed)
+    }
+
+    pub fn checkpoints(&self) -> u64 {
+        self.state.checkpoints.load(Ordering::Relaxed)
+    }
+}
+
+/// The segment being written.
+struct Segment {
+    number: u64,
+    file: File,
+    len: u64,
+}
+
+impl Segment {
+    fn create(dir: &Path, number: u64) -> anyhow::Result<Segment> {
+        let path = segment_path(dir, number);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("while creating {}", path.display()))?;
+        File::open(dir)?.sync_all().with_context(|| format!("while syncing {}", dir.display()))?;
+        Ok(Segment { number, file, len: 0 })
+    }
+}
+
+/// The committer thread's state.
+struct Round {
+    dir: PathBuf,
+    segment: Segment,
+    segment_bytes: u64,
+    /// Board files written since the current segment began, by address (synced at checkpoint).
+    dirty: HashMap<usize, Arc<File>>,
+    checkpoints: mpsc::Sender<Checkpoint>,
+    state: Arc<State>,
+}
+
+impl Round {
+    fn run(mut self, rx: mpsc::Receiver<Append>) {
+        let mut wal = Vec::new();
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(append) => batch.push(append),
+                    Err(_) => break,
+                }
+            }
+            let result = if self.state.failed.load(Ordering::Acquire) {
+                Err(anyhow!("the write-ahead log failed earlier; restart the server to recover"))
+            } else {
+                wal.clear();
+                self.commit(&batch, &mut wal)
+            };
+            let result = result.map_err(|e| {
+                self.state.failed.store(true, Ordering::Release);
+                // Paths and OS errors only: no board content reaches this message.
+                tracing::error!(error = %format!("{e:#}"), "the write-ahead log failed; appends are refused until a restart");
+                format!("{e:#}")
+            });
+            for append in batch {
+                let _ = append.done.send(result.clone());
+            }
+        }
+    }
+
+    /// Writes a batch to the board files and the WAL, then syncs the WAL once.
+    fn commit(&mut self, batch: &[Append], wal: &mut Vec<u8>) -> anyhow::Result<()> {
+        for append in batch {
+            (&*append.file).write_all(&append.board_lines).context("while writing a board's log")?;
+            self.dirty.entry(Arc::as_ptr(&append.file) as usize).or_insert_with(|| append.file.clone());
+            wal.extend_from_slice(&append.wal_lines);
+        }
+        self.segment.file.write_all(wal).context("while writing the write-ahead log")?;
+        self.segment.file.sync_data().context("while syncing the write-ahead log")?;
+        self.segment.len += wal.len() as u64;
+        self.state.syncs.fetch_add(1, Ordering::Relaxed);
+        if self.segment.len >= self.segment_bytes {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new segment, and hands the full one to the checkpoint thread, which syncs every
+    /// board file written during it and then removes it. Appends go on meanwhile: syncing a
+    /// hundred board files takes a while, and no meeting should wait for it.
+    fn checkpoint(&mut self) -> anyhow::Result<()> {
+        let full = segment_path(&self.dir, self.segment.number);
+        self.segment = Segment::create(&self.dir, self.segment.number + 1)?;
+        let files = std::mem::take(&mut self.dirty).into_values().collect();
+        self.checkpoints
+            .send(Checkpoint { segment: full, files })
+            .map_err(|_| anyhow!("the write-ahead log's checkpoint thread stopped"))
+    }
+}
+
+/// A full segment whose board files are still to be synced before it can go.
+struct Checkpoint {
+    segment: PathBuf,
+    files: Vec<Arc<File>>,
+}
+
+/// The checkpoint thread: one full segment after the other, in order.
+fn checkpoints(dir: PathBuf, rx: mpsc::Receiver<Checkpoint>, state: Arc<State>) {
+    while let Ok(Checkpoint { segment, files }) = rx.recv() {
+        let result = (|| -> anyhow::Result<()> {
+            for file in &files {
+                file.sync_data().context("while syncing a board's log at a checkpoint")?;
+            }
+            std::fs::remove_file(&segment).with_context(|| format!("while removing {}", segment.display()))?;
+            File::open(&dir)?.sync_all().with_context(|| format!("while syncing {}", dir.display()))?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => drop(state.checkpoints.fetch_add(1, Ordering::Relaxed)),
+            Err(e) => {
+                // The segment stays; recovery at the next start replays it.
+                state.failed.store(true, Ordering::Release);
+                tracing::error!(error = %format!("{e:#}"), "a write-ahead log checkpoint failed; appends are refused until a restart");
+            }
+        }
+    }
+}
