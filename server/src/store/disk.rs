@@ -616,4 +616,34 @@ mod tests {
         let reopened = DiskLog::open(dir.path()).unwrap();
         assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events, (1..=40).map(event).collect::<Vec<_>>());
     }
+
+    #[tokio::test]
+    async fn after_a_failed_write_appends_are_refused_and_not_ready_until_a_restart_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        let other = board_n(7);
+        for b in [board(), other.clone()] {
+            log.create(&b, &meta(), &[event(1)]).await.unwrap();
+        }
+        log.append(&board(), Epoch::EMBEDDED, Seq(1), &[event(2)]).await.unwrap();
+        // The board's file can no longer be written (as with a disk gone read-only).
+        let read_only = File::open(log.dir(&board()).join("events.log")).unwrap();
+        log.entry(&board()).unwrap().lock().await.file = Arc::new(read_only);
+        assert!(matches!(
+            log.append(&board(), Epoch::EMBEDDED, Seq(2), &[event(3)]).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(log.ready().await.is_err(), "the store reports itself unavailable");
+        assert!(
+            matches!(log.append(&other, Epoch::EMBEDDED, Seq(1), &[event(2)]).await, Err(StoreError::Unavailable(_))),
+            "nothing more is accepted, for any board"
+        );
+        drop(log);
+        let restarted = DiskLog::open(dir.path()).unwrap();
+        restarted.ready().await.unwrap();
+        assert_eq!(restarted.load(&board()).await.unwrap().unwrap().events, vec![event(1), event(2)]);
+        restarted.append(&board(), Epoch::EMBEDDED, Seq(2), &[event(3)]).await.unwrap();
+        restarted.load(&other).await.unwrap();
+        restarted.append(&other, Epoch::EMBEDDED, Seq(1), &[event(2)]).await.unwrap();
+    }
 }
