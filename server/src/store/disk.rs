@@ -115,12 +115,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Sen
 fn encode_lines(events: &[Sequenced]) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(events.len() * 128);
     for e in events {
-        let json = serde_json::to_vec(e).context("while encoding an event")?;
-        write!(out, "{:08x} ", crc32fast::hash(&json))?;
-        out.extend_from_slice(&json);
-        out.push(b'\n');
+        push_line(&mut out, &serde_json::to_vec(e).context("while encoding an event")?);
     }
     Ok(out)
+}
+
+/// Appends one line of a board's log: the event's JSON after its checksum.
+pub(super) fn push_line(out: &mut Vec<u8>, json: &[u8]) {
+    out.extend_from_slice(format!("{:08x} ", crc32fast::hash(json)).as_bytes());
+    out.extend_from_slice(json);
+    out.push(b'\n');
 }
 
 /// Reads a log, dropping a torn last line. Returns the events and the length of the good prefix.

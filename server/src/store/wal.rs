@@ -72,9 +72,7 @@ pub fn encode(board: &BoardId, events: &[Sequenced]) -> anyhow::Result<(Vec<u8>,
     let mut wal_lines = Vec::with_capacity(events.len() * 160);
     for e in events {
         let json = serde_json::to_vec(e).context("while encoding an event")?;
-        write!(board_lines, "{:08x} ", crc32fast::hash(&json))?;
-        board_lines.extend_from_slice(&json);
-        board_lines.push(b'\n');
+        super::disk::push_line(&mut board_lines, &json);
         let mut hasher = crc32fast::Hasher::new();
         hasher.update(board.0.as_bytes());
         hasher.update(b" ");
