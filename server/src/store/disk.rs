@@ -650,4 +650,37 @@ mod tests {
         restarted.load(&other).await.unwrap();
         restarted.append(&other, Epoch::EMBEDDED, Seq(1), &[event(2)]).await.unwrap();
     }
+
+    #[tokio::test]
+    async fn a_board_damaged_before_recovery_stays_unavailable_and_the_others_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        let other = board_n(9);
+        for b in [board(), other.clone()] {
+            log.create(&b, &meta(), &[event(1), event(2)]).await.unwrap();
+        }
+        let other_synced = std::fs::metadata(log.dir(&other).join("events.log")).unwrap().len();
+        log.append(&board(), Epoch::EMBEDDED, Seq(2), &[event(3)]).await.unwrap();
+        log.append(&other, Epoch::EMBEDDED, Seq(2), &[event(3)]).await.unwrap();
+        let damaged_path = log.dir(&board()).join("events.log");
+        drop(log);
+        // A power cut takes `other`'s unsynced line, and the first board's file is damaged.
+        OpenOptions::new().write(true).open(log_path(dir.path(), &other)).unwrap().set_len(other_synced).unwrap();
+        let mut bytes = std::fs::read(&damaged_path).unwrap();
+        bytes[12] ^= 0x20;
+        std::fs::write(&damaged_path, bytes).unwrap();
+
+        let reopened = DiskLog::open(dir.path()).expect("one damaged board does not stop the server");
+        assert_eq!(reopened.load(&other).await.unwrap().unwrap().events, vec![event(1), event(2), event(3)]);
+        assert!(matches!(reopened.load(&board()).await, Err(StoreError::Unavailable(_))));
+        assert!(!wal_segments(dir.path()).is_empty());
+        drop(reopened);
+        // The kept segments are replayed again at the next start; what was restored stays once.
+        let again = DiskLog::open(dir.path()).unwrap();
+        assert_eq!(again.load(&other).await.unwrap().unwrap().events.len(), 3);
+    }
+
+    fn log_path(data: &Path, board: &BoardId) -> PathBuf {
+        data.join("boards").join(&board.0).join("events.log")
+    }
 }

@@ -51,7 +51,7 @@ struct Append {
 
 /// The handle through which appends reach the committer thread.
 pub struct Committer {
-    tx: std::sync::Mutex<mpsc::Sender<Append>>,
+    tx: mpsc::Sender<Append>,
     state: Arc<State>,
 }
 
@@ -137,7 +137,7 @@ fn read_segment(path: &Path, into: &mut BTreeMap<BoardId, Vec<Sequenced>>) -> an
 }
 
 /// After a crash: completes every board's file from the WAL segments in `dir`, syncs them and
-/// removes the segments. `board_log(board)` is the board's file, or `None` if the board was
+/// removes the segments (kept if a board's file could not be completed: it is damaged). `board_log(board)` is the board's file, or `None` if the board was
 /// deleted since (its events are not brought back). Returns the next segment number to use.
 pub fn recover(
     dir: &Path,
@@ -151,10 +151,17 @@ pub fn recover(
     for (_, path) in &found {
         read_segment(path, &mut events)?;
     }
-    let mut restored = 0;
+    let (mut restored, mut damaged) = (0, 0);
     for (board, events) in &events {
-        if let Some(path) = board_log(board) {
-            restored += complete(&path, events).with_context(|| format!("while recovering board {board}"))?;
+        let Some(path) = board_log(board) else { continue };
+        match complete(&path, events) {
+            Ok(n) => restored += n,
+            Err(e) => {
+                // One damaged board must not keep every other group from meeting: it stays
+                // unavailable (loading it refuses the damage too), and the segments stay for it.
+                damaged += 1;
+                tracing::error!(board = %board, error = %format!("{e:#}"), "could not complete a board's log from the write-ahead log");
+            }
         }
     }
     if restored > 0 {
@@ -162,6 +169,10 @@ pub fn recover(
             events = restored,
             "restored events from the write-ahead log that a crash kept from their boards' files"
         );
+    }
+    if damaged > 0 {
+        tracing::error!(boards = damaged, dir = %dir.display(), "keeping the write-ahead log's old segments until the damaged boards are repaired or deleted");
+        return Ok(next);
     }
     for (_, path) in &found {
         std::fs::remove_file(path).with_context(|| format!("while removing {}", path.display()))?;
@@ -209,7 +220,7 @@ impl Committer {
             .name("minim-wal".into())
             .spawn(move || round.run(rx))
             .context("while starting the write-ahead log's thread")?;
-        Ok(Committer { tx: std::sync::Mutex::new(tx), state })
+        Ok(Committer { tx, state })
     }
 
     /// Appends `board_lines` to `file` and `wal_lines` to the WAL; returns once they are durable.
@@ -219,11 +230,7 @@ impl Committer {
         }
         let (done, answer) = oneshot::channel();
         let append = Append { file, board_lines, wal_lines, done };
-        self.tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(append)
-            .map_err(|_| anyhow!("the write-ahead log's thread stopped"))?;
+        self.tx.send(append).map_err(|_| anyhow!("the write-ahead log's thread stopped"))?;
         answer.await.map_err(|_| anyhow!("the write-ahead log's thread stopped"))?.map_err(|e| anyhow!(e))
     }
 
