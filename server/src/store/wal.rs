@@ -1,18 +1,19 @@
 //! Group commit for the embedded store: one write-ahead log for every board, made durable with
 //! one `fdatasync` for all the appends that arrived meanwhile.
 //!
-//! Syncing each board's own file on every append costs one journal commit per event: at a few
-//! thousand events a second across a hundred boards that, not the work of the meeting, is what
-//! limits a single node. So an append goes to the [`Committer`], a thread of its own. It takes
-//! every append queued since its last round, writes each to its board's file (without syncing),
-//! writes all of them to the current WAL segment in one `write`, syncs the segment once, and then
-//! answers them all. An append is acknowledged only once it is in a synced segment.
+//! Syncing each board's own file on every append costs a disk write, an inode write and a cache
+//! flush per event: at a few thousand events a second across a thousand boards that, not the work
+//! of the meetings, is what limits a single node. So an append goes to the [`Committer`], a thread
+//! of its own. It takes every append queued since its last round, writes each to its board's file
+//! (without syncing), writes all of them to the current WAL segment in one `write`, syncs the
+//! segment once, and then answers them all. An append is acknowledged only once it is in a synced
+//! segment.
 //!
 //! Board files are synced at a checkpoint: when a segment reaches [`SEGMENT_BYTES`], a new one is
 //! started, and a thread of its own syncs every board file written during the old one, then
-//! removes it. After
-//! a crash, [`recover`] completes each board's file from the segments left (those events may not
-//! have reached the board file) and removes them; events a board file already has are skipped.
+//! removes it. After a crash, [`recover`] completes each board's file from the segments left
+//! (those events may not have reached the board file) and removes them; events a board file
+//! already has are skipped.
 //!
 //! Segments live in `wal/<number>.wal`, one line per event:
 //! `"<crc32 of the rest, 8 hex digits> <board id> <event json>\n"`. The last line of a segment may
