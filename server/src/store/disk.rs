@@ -62,13 +62,13 @@ impl DiskLog {
         let root = data_dir.join("boards");
         std::fs::create_dir_all(&root).with_context(|| format!("while creating {}", root.display()))?;
         let wal_dir = data_dir.join("wal");
-        // A board deleted since its events were logged stays deleted.
+        // A board deleted since its events were logged (or while a crash cut its deletion short)
+        // stays deleted. Ids come from the log's checked lines; a malformed one names no board.
         let board_log = |board: &BoardId| {
-            let dir = root.join(&board.0);
             let live = crate::auth::is_board_id(&board.0)
-                && dir.is_dir()
-                && !root.join(format!("{}.deleted", board.0)).exists();
-            live.then(|| dir.join("events.log"))
+                && board_dir(&root, board).is_dir()
+                && !tombstone_path(&root, board).exists();
+            live.then(|| board_dir(&root, board).join("events.log"))
         };
         let next = wal::recover(&wal_dir, board_log, complete_from_wal)
             .context("while recovering from the write-ahead log")?;
@@ -87,14 +87,11 @@ impl DiskLog {
     }
 
     fn tombstone(&self, board: &BoardId) -> PathBuf {
-        debug_assert!(crate::auth::is_board_id(&board.0));
-        self.root.join(format!("{}.deleted", board.0))
+        tombstone_path(&self.root, board)
     }
 
     fn dir(&self, board: &BoardId) -> PathBuf {
-        // Board ids are validated hex before they get here; this guards the path all the same.
-        debug_assert!(crate::auth::is_board_id(&board.0));
-        self.root.join(&board.0)
+        board_dir(&self.root, board)
     }
 
     fn entry(&self, board: &BoardId) -> Option<Arc<tokio::sync::Mutex<OpenLog>>> {
@@ -105,6 +102,17 @@ impl DiskLog {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.entry(board.clone()).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(log))).clone()
     }
+}
+
+fn tombstone_path(root: &Path, board: &BoardId) -> PathBuf {
+    debug_assert!(crate::auth::is_board_id(&board.0));
+    root.join(format!("{}.deleted", board.0))
+}
+
+fn board_dir(root: &Path, board: &BoardId) -> PathBuf {
+    // Board ids are validated hex before they get here; this guards the path all the same.
+    debug_assert!(crate::auth::is_board_id(&board.0));
+    root.join(&board.0)
 }
 
 /// Runs blocking file work off the async threads.
@@ -122,7 +130,7 @@ fn encode_lines(events: &[Sequenced]) -> anyhow::Result<Vec<u8>> {
 
 /// Appends one line of a board's log: the event's JSON after its checksum.
 pub(super) fn push_line(out: &mut Vec<u8>, json: &[u8]) {
-    out.extend_from_slice(format!("{:08x} ", crc32fast::hash(json)).as_bytes());
+    write!(out, "{:08x} ", crc32fast::hash(json)).expect("writing to a Vec cannot fail");
     out.extend_from_slice(json);
     out.push(b'\n');
 }
@@ -567,10 +575,24 @@ mod tests {
         log.create(&board(), &meta(), &[event(1)]).await.unwrap();
         log.append(&board(), Epoch::EMBEDDED, Seq(1), &[event(2)]).await.unwrap();
         log.delete(&board()).await.unwrap();
+        // A second board whose deletion a crash cut short: its tombstone is written, its directory
+        // still there, and its file lacks the unsynced line the log holds.
+        let cut_short = board_n(5);
+        log.create(&cut_short, &meta(), &[event(1)]).await.unwrap();
+        let cut_path = log.dir(&cut_short).join("events.log");
+        let synced_len = std::fs::metadata(&cut_path).unwrap().len();
+        log.append(&cut_short, Epoch::EMBEDDED, Seq(1), &[event(2)]).await.unwrap();
+        File::create(log.tombstone(&cut_short)).unwrap();
         drop(log);
+        OpenOptions::new().write(true).open(&cut_path).unwrap().set_len(synced_len).unwrap();
+
         let reopened = DiskLog::open(dir.path()).unwrap();
-        assert!(matches!(reopened.load(&board()).await, Err(StoreError::Deleted)));
-        assert!(!reopened.dir(&board()).exists());
+        assert_eq!(std::fs::metadata(&cut_path).unwrap().len(), synced_len, "nothing was written back to it");
+        assert_eq!(wal_segments(dir.path()).len(), 1, "recovery took both for deleted, not for damaged");
+        for b in [board(), cut_short.clone()] {
+            assert!(matches!(reopened.load(&b).await, Err(StoreError::Deleted)));
+            assert!(!reopened.dir(&b).exists());
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
