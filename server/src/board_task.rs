@@ -49,6 +49,8 @@ pub const REPAIR_INTERVAL: Duration = Duration::from_secs(5);
 /// connecting one after another would otherwise send each of them 2,000 ever longer lists; a
 /// newcomer gets the list at once, everyone else the coalesced change.
 pub const PRESENCE_COALESCE: Duration = Duration::from_millis(250);
+/// How soon a timebox end that could not be recorded (the store unavailable) is tried again.
+const TIMEBOX_RETRY: Duration = Duration::from_secs(1);
 /// A board within this long of its expiry in the store counts as expired: it is not stored again.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(2);
 
@@ -387,7 +389,14 @@ impl BoardTask {
                 return self.stop(|| BoardError::Unavailable).await;
             }
         }
-        let shutdown = self.hub.shutdown.clone();
+        // Polled again on every request, so each is made once: a new timer or cancellation future
+        // per request would register with (and leave) the timer wheel and the shutdown token's
+        // waiter list, which every task on the node shares, for every command.
+        let cancelled = self.hub.shutdown.clone().cancelled_owned();
+        tokio::pin!(cancelled);
+        let (mut timebox, mut idle, mut presence) = (Alarm::new(), Alarm::new(), Alarm::new());
+        // The deadline the timebox alarm was set for (the board's clock is the wall clock).
+        let mut timebox_deadline = None;
         let mut idle_since = tokio::time::Instant::now();
         let shared = self.hub.store.shared();
         let mut check = tokio::time::interval(REPAIR_INTERVAL);
@@ -395,29 +404,34 @@ impl BoardTask {
         check.reset();
         while !self.gone {
             let deadline = self.board.deadline();
-            let expiry = tokio::time::sleep(deadline.map_or(IDLE_BOARD, clock::until));
+            if deadline != timebox_deadline {
+                timebox_deadline = deadline;
+                timebox.set(deadline.map(|d| tokio::time::Instant::now() + clock::until(d)));
+            }
+            // A board stops when nobody has followed it for a while and no timer runs.
+            let unfollowed = self.subscribers.is_empty() && deadline.is_none();
+            idle.set(unfollowed.then(|| idle_since + IDLE_BOARD));
+            presence.set(self.presence_due);
             tokio::select! {
                 request = self.rx.recv() => match request {
                     Some(request) => self.handle(request).await,
                     None => break,
                 },
-                () = expiry, if deadline.is_some() => {
+                () = timebox.ring() => {
                     // Recorded once: a second attempt finds the timer no longer running.
                     if let Err(e) = self.execute(Actor::System, Command::EndTimebox).await {
                         tracing::debug!(board = %self.id, error = %e, "timebox end not recorded");
+                        // The store may be back shortly; try again then rather than at once.
+                        timebox.set(Some(tokio::time::Instant::now() + TIMEBOX_RETRY));
                     }
                 }
-                () = tokio::time::sleep_until(idle_since + IDLE_BOARD), if deadline.is_none() => {
-                    if self.subscribers.is_empty() {
-                        break;
-                    }
-                }
+                () = idle.ring() => break,
                 _ = check.tick(), if shared && !self.subscribers.is_empty() => self.look_for_missed().await,
-                () = sleep_until_some(self.presence_due), if self.presence_due.is_some() => {
+                () = presence.ring() => {
                     self.presence_due = None;
                     self.send_presence();
                 }
-                () = shutdown.cancelled() => break,
+                () = &mut cancelled => break,
             }
             if !self.subscribers.is_empty() {
                 idle_since = tokio::time::Instant::now();
@@ -901,10 +915,34 @@ impl BoardTask {
     }
 }
 
-/// Sleeps until `at` (never called without one: the `select!` guards it).
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    if let Some(at) = at {
-        tokio::time::sleep_until(at).await;
+/// A timer that is set again only when its instant changes.
+struct Alarm {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    at: Option<tokio::time::Instant>,
+}
+
+impl Alarm {
+    fn new() -> Alarm {
+        Alarm { sleep: Box::pin(tokio::time::sleep(Duration::ZERO)), at: None }
+    }
+
+    /// Rings at `at`, or never.
+    fn set(&mut self, at: Option<tokio::time::Instant>) {
+        if at != self.at {
+            if let Some(at) = at {
+                self.sleep.as_mut().reset(at);
+            }
+            self.at = at;
+        }
+    }
+
+    /// Resolves when the alarm rings, and disarms it; pending forever while it is not set.
+    async fn ring(&mut self) {
+        if self.at.is_none() {
+            return std::future::pending().await;
+        }
+        self.sleep.as_mut().await;
+        self.at = None;
     }
 }
 

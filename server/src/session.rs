@@ -168,11 +168,14 @@ impl Connection {
         let session_end = tokio::time::sleep(clock::until(minim_shared::UnixMillis(claims.exp.saturating_mul(1000))));
         tokio::pin!(session_end);
         let mut heartbeat = tokio::time::interval(self.ctx.client_timeout / 3);
-        let shutdown = self.ctx.shutdown.clone();
+        // Made once: a new one per message would join and leave the waiter list that every
+        // connection on the node shares, each time.
+        let shutdown = self.ctx.shutdown.clone().cancelled_owned();
+        tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut shutdown => {
                     let _ = self.send(&ServerMessage::Reconnect { after_ms: RECONNECT_AFTER_MS }).await;
                     return End::Close(Some(CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }));
                 }
