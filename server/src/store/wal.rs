@@ -291,10 +291,13 @@ impl Round {
     fn run(mut self, rx: mpsc::Receiver<Append>) {
         let mut wal = Vec::new();
         let mut round_started = std::time::Instant::now();
+        let mut last_batch = 0;
         while let Ok(first) = rx.recv() {
             // Under load, gather for what is left of the spacing; after a quiet spell, go at once.
+            // A round of one append gathers nothing by waiting: it is one busy board (a town hall,
+            // whose next command waits for this one) or a light load.
             let gather = ROUND_SPACING.saturating_sub(round_started.elapsed());
-            if !gather.is_zero() {
+            if last_batch > 1 && !gather.is_zero() {
                 std::thread::sleep(gather);
             }
             round_started = std::time::Instant::now();
@@ -317,6 +320,7 @@ impl Round {
                 tracing::error!(error = %format!("{e:#}"), "the write-ahead log failed; appends are refused until a restart");
                 format!("{e:#}")
             });
+            last_batch = batch.len();
             for append in batch {
                 let _ = append.done.send(result.clone());
             }
