@@ -4,10 +4,10 @@
 //! Syncing each board's own file on every append costs a disk write, an inode write and a cache
 //! flush per event: at a few thousand events a second across a thousand boards that, not the work
 //! of the meetings, is what limits a single node. So an append goes to the [`Committer`], a thread
-//! of its own. It takes every append queued since its last round (rounds start at most every
-//! [`ROUND_SPACING`]), writes each to its board's file (without syncing), writes all of them to
-//! the current WAL segment in one `write`, syncs the segment once, and then answers them all. An
-//! append is acknowledged only once it is in a synced segment.
+//! of its own. It takes every append queued since its last round (under load, rounds start at
+//! most every [`ROUND_SPACING`]), writes each to its board's file (without syncing), writes all of
+//! them to the current WAL segment in one `write`, syncs the segment once, and then answers them
+//! all. An append is acknowledged only once it is in a synced segment.
 //!
 //! Board files are synced at a checkpoint: when a segment reaches [`SEGMENT_BYTES`], a new one is
 //! started, and a thread of its own syncs every board file written during the old one, then
@@ -43,7 +43,8 @@ const MAX_BATCH: usize = 1024;
 /// request, its interrupt, and waking the threads that wait for it), and under load a round
 /// started as soon as the last one ended holds only a few appends. Spacing them by a millisecond
 /// took about a tenth off minim's CPU per event at 6,000 events/s on one node, for 0.6 ms more
-/// median latency and the same p99 (BENCHMARKS.md); an append after a quiet spell is not held.
+/// median latency and the same p99 (BENCHMARKS.md). An append after a quiet spell, or after a
+/// round of a single append, is not held.
 const ROUND_SPACING: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// One board's append, on its way to the committer.
