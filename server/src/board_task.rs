@@ -981,6 +981,29 @@ mod tests {
     use crate::store::disk::DiskLog;
     use minim_shared::{Role, Settings};
 
+    #[tokio::test]
+    async fn an_alarm_rings_once_at_its_instant_and_never_while_unset() {
+        let quiet = Duration::from_millis(150);
+        let mut alarm = Alarm::new();
+        assert!(tokio::time::timeout(quiet, alarm.ring()).await.is_err(), "an alarm never set rang");
+
+        let start = tokio::time::Instant::now();
+        alarm.set(Some(start + Duration::from_millis(50)));
+        alarm.ring().await;
+        assert!(start.elapsed() >= Duration::from_millis(50), "rang early");
+        assert!(tokio::time::timeout(quiet, alarm.ring()).await.is_err(), "rang twice for one setting");
+
+        // Set again, then moved later, then taken back: it follows the last setting.
+        let start = tokio::time::Instant::now();
+        alarm.set(Some(start + Duration::from_millis(20)));
+        alarm.set(Some(start + Duration::from_millis(80)));
+        alarm.ring().await;
+        assert!(start.elapsed() >= Duration::from_millis(80), "rang at a setting that was replaced");
+        alarm.set(Some(tokio::time::Instant::now() + Duration::from_millis(20)));
+        alarm.set(None);
+        assert!(tokio::time::timeout(quiet, alarm.ring()).await.is_err(), "rang after it was unset");
+    }
+
     /// A hub over a real disk log in a temporary directory, with one board and its facilitator.
     async fn board_with_facilitator() -> (tempfile::TempDir, Arc<BoardHub>, BoardId, PersonId) {
         let dir = tempfile::tempdir().unwrap();
