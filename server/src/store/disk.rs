@@ -502,6 +502,15 @@ mod tests {
         BoardId(format!("{n:032x}"))
     }
 
+    /// A store in `data` holding `board()` and `other`, each created with `events`.
+    async fn two_boards(data: &Path, other: &BoardId, events: &[Sequenced]) -> DiskLog {
+        let log = DiskLog::open(data).unwrap();
+        for b in [board(), other.clone()] {
+            log.create(&b, &meta(), events).await.unwrap();
+        }
+        log
+    }
+
     fn wal_segments(data: &Path) -> Vec<PathBuf> {
         let mut found: Vec<PathBuf> = std::fs::read_dir(data.join("wal")).unwrap().map(|e| e.unwrap().path()).collect();
         found.sort();
@@ -646,11 +655,8 @@ mod tests {
     #[tokio::test]
     async fn after_a_failed_write_appends_are_refused_and_not_ready_until_a_restart_recovers() {
         let dir = tempfile::tempdir().unwrap();
-        let log = DiskLog::open(dir.path()).unwrap();
         let other = board_n(7);
-        for b in [board(), other.clone()] {
-            log.create(&b, &meta(), &[event(1)]).await.unwrap();
-        }
+        let log = two_boards(dir.path(), &other, &[event(1)]).await;
         log.append(&board(), Epoch::EMBEDDED, Seq(1), &[event(2)]).await.unwrap();
         // The board's file can no longer be written (as with a disk gone read-only).
         let read_only = File::open(log.dir(&board()).join("events.log")).unwrap();
@@ -676,11 +682,8 @@ mod tests {
     #[tokio::test]
     async fn a_board_damaged_before_recovery_stays_unavailable_and_the_others_recover() {
         let dir = tempfile::tempdir().unwrap();
-        let log = DiskLog::open(dir.path()).unwrap();
         let other = board_n(9);
-        for b in [board(), other.clone()] {
-            log.create(&b, &meta(), &[event(1), event(2)]).await.unwrap();
-        }
+        let log = two_boards(dir.path(), &other, &[event(1), event(2)]).await;
         let other_synced = std::fs::metadata(log.dir(&other).join("events.log")).unwrap().len();
         log.append(&board(), Epoch::EMBEDDED, Seq(2), &[event(3)]).await.unwrap();
         log.append(&other, Epoch::EMBEDDED, Seq(2), &[event(3)]).await.unwrap();
