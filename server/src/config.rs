@@ -65,6 +65,13 @@ pub struct Config {
     #[arg(long, env = "MINIM_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub retention: Duration,
 
+    /// Worker threads serving connections and boards; defaults to the number of cores. Nodes that
+    /// share a machine serve more with the cores divided between them (two nodes on two cores: one
+    /// each) than with every node starting a worker per core: a board's events reach sessions on
+    /// other workers through cross-thread wake-ups, which cost more than the work they carry.
+    #[arg(long, env = "MINIM_WORKERS")]
+    pub workers: Option<std::num::NonZeroUsize>,
+
     /// Directory of the built browser app (`scripts/build-client` writes `target/web`).
     #[arg(long, env = "MINIM_WEB_DIR", default_value = "target/web")]
     pub web_dir: PathBuf,

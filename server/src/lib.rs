@@ -112,7 +112,7 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         ),
     });
 
-    let server = HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         App::new()
             .wrap(web::security_headers())
             .app_data(state.clone())
@@ -126,8 +126,11 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     // the benchmarks showed as a p99 of ~40 ms at any load.
     .tcp_nodelay(true)
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-    .listen(listener)?
-    .run();
+    .listen(listener)?;
+    if let Some(workers) = config.workers {
+        server = server.workers(workers.get());
+    }
+    let server = server.run();
     let store = if config.redis_url.is_some() { "redis" } else { "disk" };
     tracing::info!(%addr, data_dir = %config.data_dir.display(), store, "minim listening on http://{addr}");
 
