@@ -88,11 +88,19 @@ impl Deployment {
             (Stack::SocketIo, _) | (_, Topology::TwoNodesRedis) => Some(RedisServer::start().await?),
             _ => None,
         };
+        let count = match topology {
+            Topology::OneNode => 1,
+            Topology::TwoNodesRedis => 2,
+        };
         let launch = match stack {
             Stack::Minim => {
                 let mut args: Vec<String> =
                     ["--max-connections-per-address", "1000000", "--data-dir"].map(String::from).into();
                 args.push(data.path().display().to_string());
+                // Nodes on one machine divide its cores between them, as an operator would set
+                // them up (`--workers`): two nodes on two cores get one worker each.
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                args.extend(["--workers".into(), (cores / count).max(1).to_string()]);
                 if let (Topology::TwoNodesRedis, Some(redis)) = (topology, &redis) {
                     args.extend(["--redis-url".into(), redis.url.clone()]);
                 }
@@ -122,10 +130,6 @@ impl Deployment {
                 envs: vec![("NODE_ENV".into(), "production".into())],
                 bind: BindArg::Port,
             },
-        };
-        let count = match topology {
-            Topology::OneNode => 1,
-            Topology::TwoNodesRedis => 2,
         };
         let nodes = (0..count).map(|_| Node::start(launch.clone())).collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Deployment { stack, nodes, redis, _data: data })
