@@ -41,8 +41,8 @@
 //! (reported as `Unavailable`), though the events may have landed; the board task then finds the
 //! log ahead of it (`Conflict`, or the announcement) and reads what it missed.
 //!
-//! The connection is a [`ConnectionManager`], which reconnects by itself after a failure; the
-//! command that saw the failure still reports it. Every command has a deadline, so a Redis that
+//! Each worker thread has a connection of its own, a [`ConnectionManager`], which reconnects by
+//! itself after a failure; the command that saw the failure still reports it. Every command has a deadline, so a Redis that
 //! stops answering turns into a quick "unavailable", not a hung board.
 
 use super::{BoardMeta, Epoch, EventLog, StoreError, StoredBoard};
@@ -128,7 +128,11 @@ pub struct Published {
 pub struct RedisLog {
     metrics: Arc<Metrics>,
     client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// The connection of threads that are not workers (the fan-out's probes, start-up).
     conn: ConnectionManager,
+    /// Each worker thread's own connection (see [`RedisLog::worker_connection`]).
+    workers: std::sync::Mutex<Vec<(std::thread::ThreadId, ConnectionManager)>>,
     prefix: String,
     retention: Duration,
     create: Script,
@@ -152,13 +156,15 @@ impl RedisLog {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
             .context("while preparing the Redis connection")?;
         anyhow::ensure!(retention.as_millis() > 0, "the retention period must be positive");
         Ok(RedisLog {
             metrics,
             client,
+            config,
             conn,
+            workers: Default::default(),
             prefix: prefix.into(),
             retention,
             create: Script::new(CREATE),
@@ -175,6 +181,30 @@ impl RedisLog {
     /// The command connection (shared, cheap to clone), for publishing probes.
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// The calling thread's command connection. A worker thread has one of its own, driven on that
+    /// worker, so that a board's append neither wakes another thread to send it nor is woken from
+    /// one with the answer (a connection is driven by the thread it was made on). Other threads
+    /// share one.
+    fn worker_connection(&self) -> ConnectionManager {
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+        if !on_worker {
+            return self.conn.clone();
+        }
+        let me = std::thread::current().id();
+        let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, conn)) = workers.iter().find(|(thread, _)| *thread == me) {
+            return conn.clone();
+        }
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+            Ok(conn) => {
+                workers.push((me, conn.clone()));
+                conn
+            }
+            Err(_) => self.conn.clone(),
+        }
     }
 
     /// The pattern of every board's fan-out channel.
@@ -285,7 +315,7 @@ impl EventLog for RedisLog {
             for e in encode_events(events)? {
                 invocation.arg(e);
             }
-            let mut conn = self.conn.clone();
+            let mut conn = self.worker_connection();
             let created: i64 = invocation.invoke_async(&mut conn).await.context("while creating a board in Redis")?;
             match created {
                 1 => Ok(epoch),
@@ -300,7 +330,7 @@ impl EventLog for RedisLog {
     fn load<'a>(&'a self, board: &'a BoardId) -> BoxFuture<'a, Result<Option<StoredBoard>, StoreError>> {
         async move {
             let [meta_key, epoch_key, events_key, tombstone] = self.all_keys(board);
-            let mut conn = self.conn.clone();
+            let mut conn = self.worker_connection();
             // MULTI/EXEC: everything is read at one instant.
             let (deleted, meta, epoch, ttl_ms, lines): LoadReply = redis::pipe()
                 .atomic()
@@ -348,7 +378,7 @@ impl EventLog for RedisLog {
             for e in encode_events(events)? {
                 invocation.arg(e);
             }
-            let mut conn = self.conn.clone();
+            let mut conn = self.worker_connection();
             let answer: Vec<i64> =
                 invocation.invoke_async(&mut conn).await.context("while appending to a board's log in Redis")?;
             match answer[..] {
@@ -370,7 +400,7 @@ impl EventLog for RedisLog {
     ) -> BoxFuture<'a, Result<Vec<Sequenced>, StoreError>> {
         async move {
             let [_, epoch_key, events_key] = self.keys(board);
-            let mut conn = self.conn.clone();
+            let mut conn = self.worker_connection();
             let start = isize::try_from(after.0).context("a sequence number beyond this machine's lists")?;
             let (stored, lines): (Option<String>, Vec<Vec<u8>>) = redis::pipe()
                 .atomic()
@@ -394,7 +424,7 @@ impl EventLog for RedisLog {
             let mut invocation = self.delete.key(meta_key);
             invocation.key(epoch_key).key(events_key).key(tombstone);
             invocation.arg(self.retention_ms()).arg(self.fanout_channel(board));
-            let mut conn = self.conn.clone();
+            let mut conn = self.worker_connection();
             let _: i64 = invocation.invoke_async(&mut conn).await.context("while deleting a board in Redis")?;
             Ok(())
         }
@@ -404,7 +434,7 @@ impl EventLog for RedisLog {
 
     fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.worker_connection();
             let _: String = redis::cmd("PING").query_async(&mut conn).await.context("while pinging Redis")?;
             Ok(())
         }
