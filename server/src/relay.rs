@@ -1,22 +1,20 @@
-//! Handing work to other worker threads with one wake-up per thread.
+//! Handing a board's messages to sessions on other worker threads, one wake-up per thread.
 //!
 //! Each actix-web worker thread runs its own single-threaded scheduler. A board's task lives on
 //! one of them; its sessions are spread over all of them. Queuing a message for a session on
-//! another worker wakes that session's task there, and each such wake-up writes to that worker's
-//! event file descriptor (a system call) and often wakes the thread itself: with eight people on a
-//! board and two workers, about four per event. So a board gathers what it sends in one turn per
-//! worker ([`Post`]) and hands each other worker one parcel; that worker's [`Relay`] task queues
-//! the messages for its own sessions, which wakes them without leaving the thread. Sessions on the
-//! board's own worker are given theirs directly. In the same way, the write-ahead log's thread
-//! answers the appends of one sync with one wake-up per worker ([`Relay::run_all`]), not one per
-//! board.
+//! another worker wakes that session's task there, and every such wake-up writes to the worker's
+//! event file descriptor and often wakes the thread itself: at eight recipients an event, that
+//! cost more than the delivery. So a board gathers what it sends in one turn per worker ([`Post`])
+//! and hands each other worker one batch; that worker's [`Relay`] task queues the messages for its
+//! own sessions, which wakes them without leaving the thread. Sessions on the board's own worker
+//! are given theirs directly.
 //!
 //! Order is kept: a subscriber is always reached the same way (directly, or through its worker's
 //! relay), and both ways are first in, first out. The answer to a command travels the same way,
-//! after the command's events ([`Post::then`]): a session that has its answer has the events. A
-//! relay that finds a session's queue full delivers nothing more to it and tells the board
-//! ([`Request::Lagged`]), which drops the subscriber like one it found full itself: the session
-//! reads what it has, finds its queue closed and resubscribes from the last event it sent.
+//! after the command's events ([`Post::then`]): a session that has its answer has the events. A relay that finds a session's queue full
+//! delivers nothing more to it and tells the board ([`Request::Lagged`]), which drops the
+//! subscriber like one it found full itself: the session reads what it has, finds its queue closed
+//! and resubscribes from the last event it sent.
 
 use crate::board_task::{Outbound, Request};
 use std::cell::RefCell;
@@ -60,16 +58,6 @@ impl Relay {
             Some(relay)
         })
     }
-
-    /// Runs each of `then` on this relay's worker, in order, with one wake-up for them all (or
-    /// here and now if that worker cannot take them: it is far behind, or gone).
-    pub fn run_all(&self, then: Vec<Then>) {
-        let batch = Batch { board: None, parcel: Parcel { deliveries: Vec::new(), then } };
-        if let Err(e) = self.tx.try_send(batch) {
-            let (TrySendError::Full(batch) | TrySendError::Closed(batch)) = e;
-            batch.parcel.then.into_iter().for_each(|then| then());
-        }
-    }
 }
 
 /// One subscriber's queue, and the worker its session runs on.
@@ -96,8 +84,8 @@ impl Outbox {
     }
 }
 
-/// Something to do on another worker (answering a command, once the batch's messages are queued).
-pub type Then = Box<dyn FnOnce() + Send>;
+/// Something to do on another worker once a batch's messages are queued (answering a command).
+type Then = Box<dyn FnOnce() + Send>;
 
 /// Messages for another worker's sessions from one board, then what to do after them.
 #[derive(Default)]
@@ -106,9 +94,9 @@ struct Parcel {
     then: Vec<Then>,
 }
 
-/// A parcel on its way, with the board to report a subscriber whose queue was full to.
+/// A parcel on its way, with where to report a subscriber whose queue was full.
 struct Batch {
-    board: Option<mpsc::WeakSender<Request>>,
+    board: mpsc::WeakSender<Request>,
     parcel: Parcel,
 }
 
@@ -178,7 +166,7 @@ impl Post {
     pub(crate) fn flush(&mut self, board: &mpsc::WeakSender<Request>) -> Vec<Arc<Outbox>> {
         let mut dropped = Vec::new();
         for (relay, parcel) in self.parcels.drain(..) {
-            if let Err(e) = relay.tx.try_send(Batch { board: Some(board.clone()), parcel }) {
+            if let Err(e) = relay.tx.try_send(Batch { board: board.clone(), parcel }) {
                 let (TrySendError::Full(batch) | TrySendError::Closed(batch)) = e;
                 for (outbox, _) in batch.parcel.deliveries {
                     outbox.lagged.store(true, Ordering::Relaxed);
@@ -203,7 +191,7 @@ async fn run(mut rx: mpsc::Receiver<Batch>) {
                 // A closed queue: the session ended, and tells its board itself.
                 if let Err(TrySendError::Full(_)) = outbox.try_send(out) {
                     outbox.lagged.store(true, Ordering::Relaxed);
-                    if let Some(board) = board.as_ref().and_then(mpsc::WeakSender::upgrade) {
+                    if let Some(board) = board.upgrade() {
                         tokio::spawn(async move {
                             let _ = board.send(Request::Lagged { outbox }).await;
                         });

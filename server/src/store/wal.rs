@@ -7,8 +7,7 @@
 //! of its own. It takes every append queued since its last round (under load, rounds start at
 //! most every [`ROUND_SPACING`]), writes each to its board's file (without syncing), writes all of
 //! them to the current WAL segment in one `write`, syncs the segment once, and then answers them
-//! all, with one wake-up per worker thread for the boards waiting there ([`crate::relay`]). An
-//! append is acknowledged only once it is in a synced segment.
+//! all. An append is acknowledged only once it is in a synced segment.
 //!
 //! Board files are synced at a checkpoint: when a segment reaches [`SEGMENT_BYTES`], a new one is
 //! started, and a thread of its own syncs every board file written during the old one, then
@@ -20,7 +19,6 @@
 //! `"<crc32 of the rest, 8 hex digits> <board id> <event json>\n"`. The last line of a segment may
 //! be torn by a crash (it was never acknowledged) and is dropped; damage anywhere else is refused.
 
-use crate::relay::{Relay, Then};
 use anyhow::{Context, anyhow, bail};
 use minim_shared::{BoardId, Seq, Sequenced};
 use std::collections::{BTreeMap, HashMap};
@@ -57,8 +55,6 @@ struct Append {
     /// The same events as WAL lines.
     wal_lines: Vec<u8>,
     done: oneshot::Sender<Result<(), String>>,
-    /// The worker of the task waiting for `done`: answers for one worker go as one wake-up.
-    waiter: Option<Arc<Relay>>,
 }
 
 /// The handle through which appends reach the committer thread.
@@ -241,7 +237,7 @@ impl Committer {
             bail!("the write-ahead log failed earlier; restart the server to recover");
         }
         let (done, answer) = oneshot::channel();
-        let append = Append { file, board_lines, wal_lines, done, waiter: Relay::here() };
+        let append = Append { file, board_lines, wal_lines, done };
         self.tx.send(append).map_err(|_| anyhow!("the write-ahead log's thread stopped"))?;
         answer.await.map_err(|_| anyhow!("the write-ahead log's thread stopped"))?.map_err(|e| anyhow!(e))
     }
@@ -326,7 +322,9 @@ impl Round {
                 format!("{e:#}")
             });
             last_batch = batch.len();
-            answer(batch, &result);
+            for append in batch {
+                let _ = append.done.send(result.clone());
+            }
         }
     }
 
@@ -357,29 +355,6 @@ impl Round {
         self.checkpoints
             .send(Checkpoint { segment: full, files })
             .map_err(|_| anyhow!("the write-ahead log's checkpoint thread stopped"))
-    }
-}
-
-/// Tells every append of a round how it went: the tasks on one worker with one wake-up of that
-/// worker, rather than one each (see [`crate::relay`]).
-fn answer(batch: Vec<Append>, result: &Result<(), String>) {
-    let mut by_worker: Vec<(Arc<Relay>, Vec<Then>)> = Vec::new();
-    for Append { done, waiter, .. } in batch {
-        let result = result.clone();
-        let Some(waiter) = waiter else {
-            let _ = done.send(result);
-            continue;
-        };
-        let then: Then = Box::new(move || {
-            let _ = done.send(result);
-        });
-        match by_worker.iter_mut().find(|(relay, _)| Arc::ptr_eq(relay, &waiter)) {
-            Some((_, thens)) => thens.push(then),
-            None => by_worker.push((waiter, vec![then])),
-        }
-    }
-    for (relay, thens) in by_worker {
-        relay.run_all(thens);
     }
 }
 
