@@ -322,9 +322,7 @@ mod tests {
         }
         let (answered, answer) = tokio::sync::oneshot::channel();
         let test_thread = std::thread::current().id();
-        post.then(outbox.relay.as_ref(), move || {
-            let _ = answered.send(std::thread::current().id());
-        });
+        post.then(outbox.relay.as_ref(), move || drop(answered.send(std::thread::current().id())));
         assert!(post.flush(&board.downgrade()).is_empty());
         let answered_on = tokio::time::timeout(Duration::from_secs(5), answer).await.unwrap().unwrap();
         assert_ne!(answered_on, test_thread, "answered on the other worker");
@@ -335,9 +333,7 @@ mod tests {
 
         // For this worker, or none in particular, at once.
         let (answered, mut answer) = tokio::sync::oneshot::channel();
-        post.then(None, move || {
-            let _ = answered.send(());
-        });
+        post.then(None, move || drop(answered.send(())));
         assert!(answer.try_recv().is_ok());
     }
 
