@@ -135,8 +135,6 @@ pub(crate) enum Request {
         actor: Actor,
         command: Command,
         reply: oneshot::Sender<Result<Seq, BoardError>>,
-        /// The caller's worker: the answer reaches it after the command's events.
-        from: Option<Arc<Relay>>,
     },
     Join {
         key: LinkKey,
@@ -194,9 +192,8 @@ impl BoardHandle {
         answer.await.map_err(|_| BoardError::Gone)?
     }
 
-    /// Runs a command. A session that has its answer has the command's events in its queue.
     pub async fn execute(&self, actor: Actor, command: Command) -> Result<Seq, BoardError> {
-        self.ask(|reply| Request::Execute { actor, command, reply, from: Relay::here() }).await
+        self.ask(|reply| Request::Execute { actor, command, reply }).await
     }
 
     pub async fn join(&self, key: LinkKey, name: Option<Private>) -> Result<Admitted, BoardError> {
@@ -350,8 +347,8 @@ struct BoardTask {
     rx: mpsc::Receiver<Request>,
     /// This task's own queue, for relays to report subscribers they found full.
     requests: mpsc::WeakSender<Request>,
-    /// What this turn sends: flushed at the end of each turn of the loop ([`crate::relay`]).
-    post: Post,
+    /// The relay of the worker this task runs on (set when it starts).
+    here: Option<Arc<Relay>>,
     /// Filled by `load`.
     meta: Option<BoardMeta>,
     /// The history of the board in the store that `events` came from.
@@ -388,7 +385,7 @@ impl BoardTask {
             hub,
             rx,
             requests: tx.downgrade(),
-            post: Post::new(None),
+            here: None,
             meta: None,
             epoch: Epoch::EMBEDDED,
             expires_at: None,
@@ -405,7 +402,7 @@ impl BoardTask {
 
     async fn run(mut self) {
         // A task stays on the worker it was started on.
-        self.post = Post::new(Relay::here());
+        self.here = Relay::here();
         match self.load().await {
             Ok(true) => {}
             Ok(false) => return self.stop(|| BoardError::NotFound).await,
@@ -460,7 +457,6 @@ impl BoardTask {
                 }
                 () = &mut cancelled => break,
             }
-            self.flush();
             if !self.subscribers.is_empty() {
                 idle_since = tokio::time::Instant::now();
             }
@@ -503,9 +499,9 @@ impl BoardTask {
 
     async fn handle(&mut self, request: Request) {
         match request {
-            Request::Execute { actor, command, reply, from } => {
+            Request::Execute { actor, command, reply } => {
                 let result = self.execute(actor, command).await;
-                self.post.then(from.as_ref(), move || drop(reply.send(result)));
+                let _ = reply.send(result);
             }
             Request::Join { key, name, reply } => {
                 let result = self.join(key, name).await;
@@ -769,6 +765,7 @@ impl BoardTask {
     }
 
     fn fan_out(&mut self, events: &[Sequenced]) {
+        let mut post = Post::new(self.here.clone());
         for e in events {
             let public = Outbound::message(&ServerMessage::Event(Sequenced {
                 seq: e.seq,
@@ -781,19 +778,20 @@ impl BoardTask {
                     event: e.event.visible_to(Viewer::Person(p)),
                 }))
             });
-            self.deliver_each(|_, sub| {
+            self.deliver_each(&mut post, |_, sub| {
                 Some(match (&private, sub.person()) {
                     (Some(private), Some(person)) if Some(person) == privileged => private.clone(),
                     _ => public.clone(),
                 })
             });
         }
+        self.flush(post);
     }
 
-    /// Queues for every subscriber the message `message` makes for it, in this turn's post; drops
-    /// the subscribers it makes none for (`None`) and those that cannot be reached.
-    fn deliver_each(&mut self, mut message: impl FnMut(&Board, &Subscriber) -> Option<Outbound>) {
-        let (id, metrics, board, post) = (&self.id, &self.hub.metrics, &self.board, &mut self.post);
+    /// Queues for every subscriber the message `message` makes for it, within `post`; drops the
+    /// subscribers it makes none for (`None`) and those that cannot be reached.
+    fn deliver_each(&mut self, post: &mut Post, mut message: impl FnMut(&Board, &Subscriber) -> Option<Outbound>) {
+        let (id, metrics, board) = (&self.id, &self.hub.metrics, &self.board);
         let before = self.subscribers.len();
         self.subscribers.retain(|sub| message(board, sub).is_some_and(|out| deliver(post, id, metrics, sub, out)));
         if self.subscribers.len() != before {
@@ -801,10 +799,10 @@ impl BoardTask {
         }
     }
 
-    /// Hands the other workers their part of this turn's post; drops the subscribers of a worker
-    /// too far behind to take it.
-    fn flush(&mut self) {
-        let stalled = self.post.flush(&self.requests);
+    /// Hands the other workers their part of `post`; drops the subscribers of a worker too far
+    /// behind to take it.
+    fn flush(&mut self, post: Post) {
+        let stalled = post.flush(&self.requests);
         if stalled.is_empty() {
             return;
         }
@@ -944,7 +942,9 @@ impl BoardTask {
         }
         self.presence = now;
         let out = Outbound::message(&ServerMessage::Presence { connected: self.presence.iter().copied().collect() });
-        self.deliver_each(|_, _| Some(out.clone()));
+        let mut post = Post::new(self.here.clone());
+        self.deliver_each(&mut post, |_, _| Some(out.clone()));
+        self.flush(post);
     }
 }
 
@@ -954,13 +954,15 @@ impl BoardTask {
     /// sessions resubscribe and are told.
     fn resync_all(&mut self) {
         let metrics = self.hub.metrics.clone();
-        self.deliver_each(|board, sub| {
+        let mut post = Post::new(self.here.clone());
+        self.deliver_each(&mut post, |board, sub| {
             if sub.person().is_some_and(|p| !board.people.contains_key(&p)) {
                 return None;
             }
             Metrics::add(&metrics.clients_resynced, 1);
             Some(Outbound::message(&ServerMessage::Snapshot { board: Box::new(board.view_for(sub.viewer())) }))
         });
+        self.flush(post);
         self.presence.clear();
         self.presence_changed();
     }

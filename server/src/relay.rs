@@ -10,8 +10,7 @@
 //! are given theirs directly.
 //!
 //! Order is kept: a subscriber is always reached the same way (directly, or through its worker's
-//! relay), and both ways are first in, first out. The answer to a command travels the same way,
-//! after the command's events ([`Post::then`]): a session that has its answer has the events. A relay that finds a session's queue full
+//! relay), and both ways are first in, first out. A relay that finds a session's queue full
 //! delivers nothing more to it and tells the board ([`Request::Lagged`]), which drops the
 //! subscriber like one it found full itself: the session reads what it has, finds its queue closed
 //! and resubscribes from the last event it sent.
@@ -84,26 +83,20 @@ impl Outbox {
     }
 }
 
-/// Something to do on another worker once a batch's messages are queued (answering a command).
-type Then = Box<dyn FnOnce() + Send>;
+/// Messages, each with the queue it is for.
+type Deliveries = Vec<(Arc<Outbox>, Outbound)>;
 
-/// Messages for another worker's sessions from one board, then what to do after them.
-#[derive(Default)]
-struct Parcel {
-    deliveries: Vec<(Arc<Outbox>, Outbound)>,
-    then: Vec<Then>,
-}
-
-/// A parcel on its way, with where to report a subscriber whose queue was full.
+/// Messages for another worker's sessions, from one board.
 struct Batch {
+    /// Where to report a subscriber whose queue was full.
     board: mpsc::WeakSender<Request>,
-    parcel: Parcel,
+    deliveries: Deliveries,
 }
 
 /// What one turn of a board sends: delivered at once on its own worker, gathered for the others.
 pub(crate) struct Post {
     here: Option<Arc<Relay>>,
-    parcels: Vec<(Arc<Relay>, Parcel)>,
+    batches: Vec<(Arc<Relay>, Deliveries)>,
 }
 
 /// Why a subscriber cannot be reached any more.
@@ -117,62 +110,42 @@ pub(crate) enum Undeliverable {
 impl Post {
     /// A turn of a board whose task runs on the worker of `here`.
     pub fn new(here: Option<Arc<Relay>>) -> Post {
-        Post { here, parcels: Vec::new() }
-    }
-
-    /// The parcel for `relay`'s worker, if that is another worker than this post's.
-    fn parcel_for(&mut self, relay: Option<&Arc<Relay>>) -> Option<&mut Parcel> {
-        let relay = relay.filter(|relay| !self.here.as_ref().is_some_and(|here| Arc::ptr_eq(here, relay)))?;
-        let at = match self.parcels.iter().position(|(r, _)| Arc::ptr_eq(r, relay)) {
-            Some(at) => at,
-            None => {
-                self.parcels.push((relay.clone(), Parcel::default()));
-                self.parcels.len() - 1
-            }
-        };
-        Some(&mut self.parcels[at].1)
+        Post { here, batches: Vec::new() }
     }
 
     /// Queues `out` for `outbox`: directly if its session is on this worker (or on no particular
     /// one), else in the batch for its worker.
     pub fn send(&mut self, outbox: &Arc<Outbox>, out: Outbound) -> Result<(), Undeliverable> {
-        if outbox.is_closed() {
-            return Err(Undeliverable::Closed);
-        }
-        match self.parcel_for(outbox.relay.as_ref()) {
-            Some(parcel) => parcel.deliveries.push((outbox.clone(), out)),
-            None => {
+        let relay = match &outbox.relay {
+            Some(relay) if !self.here.as_ref().is_some_and(|here| Arc::ptr_eq(here, relay)) => relay,
+            _ => {
                 return outbox.try_send(out).map_err(|e| match e {
                     TrySendError::Full(_) => Undeliverable::Full,
                     TrySendError::Closed(_) => Undeliverable::Closed,
                 });
             }
+        };
+        if outbox.is_closed() {
+            return Err(Undeliverable::Closed);
+        }
+        match self.batches.iter_mut().find(|(r, _)| Arc::ptr_eq(r, relay)) {
+            Some((_, batch)) => batch.push((outbox.clone(), out)),
+            None => self.batches.push((relay.clone(), vec![(outbox.clone(), out)])),
         }
         Ok(())
     }
 
-    /// Runs `then` on the worker of `relay` once what was sent there so far is queued: at once
-    /// if that is this worker (or none in particular), else after the flush.
-    pub fn then(&mut self, relay: Option<&Arc<Relay>>, then: impl FnOnce() + Send + 'static) {
-        match self.parcel_for(relay) {
-            Some(parcel) => parcel.then.push(Box::new(then)),
-            None => then(),
-        }
-    }
-
-    /// Hands each other worker its parcel. Returns the subscribers of parcels that did not fit
-    /// (that worker is far behind): they are to be dropped, and resync. What was to follow such a
-    /// parcel is done here and now.
-    pub(crate) fn flush(&mut self, board: &mpsc::WeakSender<Request>) -> Vec<Arc<Outbox>> {
+    /// Hands each worker its batch. Returns the subscribers of batches that did not fit (that
+    /// worker is far behind): they are to be dropped, and resync.
+    pub(crate) fn flush(self, board: &mpsc::WeakSender<Request>) -> Vec<Arc<Outbox>> {
         let mut dropped = Vec::new();
-        for (relay, parcel) in self.parcels.drain(..) {
-            if let Err(e) = relay.tx.try_send(Batch { board: board.clone(), parcel }) {
+        for (relay, deliveries) in self.batches {
+            if let Err(e) = relay.tx.try_send(Batch { board: board.clone(), deliveries }) {
                 let (TrySendError::Full(batch) | TrySendError::Closed(batch)) = e;
-                for (outbox, _) in batch.parcel.deliveries {
+                for (outbox, _) in batch.deliveries {
                     outbox.lagged.store(true, Ordering::Relaxed);
                     dropped.push(outbox);
                 }
-                batch.parcel.then.into_iter().for_each(|then| then());
             }
         }
         dropped
@@ -183,8 +156,8 @@ impl Post {
 async fn run(mut rx: mpsc::Receiver<Batch>) {
     let mut batches = Vec::new();
     while rx.recv_many(&mut batches, 64).await > 0 {
-        for Batch { board, parcel } in batches.drain(..) {
-            for (outbox, out) in parcel.deliveries {
+        for Batch { board, deliveries } in batches.drain(..) {
+            for (outbox, out) in deliveries {
                 if outbox.lagged.load(Ordering::Relaxed) {
                     continue;
                 }
@@ -198,7 +171,6 @@ async fn run(mut rx: mpsc::Receiver<Batch>) {
                     }
                 }
             }
-            parcel.then.into_iter().for_each(|then| then());
         }
     }
 }
@@ -286,7 +258,7 @@ mod tests {
         let mut post = Post::new(here);
         assert!(post.send(&outbox, message(1)).is_ok());
         assert_eq!(rx.try_recv().ok().and_then(|out| out.seq), Some(Seq(1)), "queued without a flush");
-        assert!(post.parcels.is_empty());
+        assert!(post.batches.is_empty());
     }
 
     #[tokio::test]
@@ -299,7 +271,7 @@ mod tests {
             assert!(post.send(&first, message(n)).is_ok());
             assert!(post.send(&second, message(100 + n)).is_ok());
         }
-        assert_eq!(post.parcels.len(), 1, "one parcel for the one other worker");
+        assert_eq!(post.batches.len(), 1, "one batch for the one other worker");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(first_rx.try_recv().is_err(), "nothing reaches the other worker before the flush");
 
@@ -309,32 +281,6 @@ mod tests {
             assert_eq!(next(&mut first_rx).await, Some(n));
             assert_eq!(next(&mut second_rx).await, Some(100 + n));
         }
-    }
-
-    #[tokio::test]
-    async fn what_follows_a_parcel_runs_on_its_worker_after_its_messages_are_queued() {
-        let worker = OtherWorker::start();
-        let (outbox, mut rx) = worker.outbox(64);
-        let (board, _requests) = mpsc::channel(1);
-        let mut post = Post::new(Relay::here());
-        for n in 0..3 {
-            assert!(post.send(&outbox, message(n)).is_ok());
-        }
-        let (answered, answer) = tokio::sync::oneshot::channel();
-        let test_thread = std::thread::current().id();
-        post.then(outbox.relay.as_ref(), move || drop(answered.send(std::thread::current().id())));
-        assert!(post.flush(&board.downgrade()).is_empty());
-        let answered_on = tokio::time::timeout(Duration::from_secs(5), answer).await.unwrap().unwrap();
-        assert_ne!(answered_on, test_thread, "answered on the other worker");
-        // Everything sent before the answer was already queued when it came.
-        for n in 0..3 {
-            assert_eq!(rx.try_recv().ok().and_then(|out| out.seq), Some(Seq(n)));
-        }
-
-        // For this worker, or none in particular, at once.
-        let (answered, mut answer) = tokio::sync::oneshot::channel();
-        post.then(None, move || drop(answered.send(())));
-        assert!(answer.try_recv().is_ok());
     }
 
     #[tokio::test]
