@@ -21,7 +21,6 @@
 use crate::auth::key_hash;
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::relay::{Outbox, Post, Relay, Undeliverable};
 use crate::store::{BoardMeta, Epoch, EventLog, StoreError, StoredBoard};
 use bytestring::ByteString;
 use minim_shared::api::{Grant, LinkKey};
@@ -83,15 +82,10 @@ pub type ConnId = u64;
 pub struct Subscriber {
     pub conn: ConnId,
     pub identity: Identity,
-    pub outbox: Arc<Outbox>,
+    pub tx: mpsc::Sender<Outbound>,
 }
 
 impl Subscriber {
-    /// A subscriber whose session runs on the worker this is called on, reading from `tx`'s queue.
-    pub fn new(conn: ConnId, identity: Identity, tx: mpsc::Sender<Outbound>) -> Subscriber {
-        Subscriber { conn, identity, outbox: Outbox::new(tx) }
-    }
-
     fn person(&self) -> Option<PersonId> {
         match self.identity {
             Identity::Person { person, .. } => Some(person),
@@ -130,7 +124,7 @@ pub struct Admitted {
     pub person: Option<PersonId>,
 }
 
-pub(crate) enum Request {
+enum Request {
     Execute {
         actor: Actor,
         command: Command,
@@ -164,10 +158,6 @@ pub(crate) enum Request {
     },
     /// Announcements may have been missed (the fan-out reconnected): check the log.
     Repair,
-    /// A relay found this subscriber's queue full ([`crate::relay`]).
-    Lagged {
-        outbox: Arc<Outbox>,
-    },
     /// The board's retention may have ended: delete it if it has not changed for that long.
     Expire {
         retention: Duration,
@@ -211,7 +201,7 @@ impl BoardHandle {
     }
 
     /// Starts following the board: `welcome`, then catch-up (events after `since`, or a
-    /// snapshot), then live events, all through `sub.outbox`.
+    /// snapshot), then live events, all through `sub.tx`.
     pub async fn subscribe(&self, sub: Subscriber, since: Option<Seq>) -> Result<(), BoardError> {
         self.ask(|reply| Request::Subscribe { sub, since, reply }).await
     }
@@ -259,7 +249,7 @@ impl BoardHub {
         let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let handle = BoardHandle { tx, generation };
         tasks.insert(board.clone(), handle.clone());
-        let task = BoardTask::new(board.clone(), generation, self.clone(), &handle.tx, rx);
+        let task = BoardTask::new(board.clone(), generation, self.clone(), rx);
         tokio::spawn(task.run());
         handle
     }
@@ -345,10 +335,6 @@ struct BoardTask {
     generation: u64,
     hub: Arc<BoardHub>,
     rx: mpsc::Receiver<Request>,
-    /// This task's own queue, for relays to report subscribers they found full.
-    requests: mpsc::WeakSender<Request>,
-    /// The relay of the worker this task runs on (set when it starts).
-    here: Option<Arc<Relay>>,
     /// Filled by `load`.
     meta: Option<BoardMeta>,
     /// The history of the board in the store that `events` came from.
@@ -372,20 +358,12 @@ struct BoardTask {
 }
 
 impl BoardTask {
-    fn new(
-        id: BoardId,
-        generation: u64,
-        hub: Arc<BoardHub>,
-        tx: &mpsc::Sender<Request>,
-        rx: mpsc::Receiver<Request>,
-    ) -> BoardTask {
+    fn new(id: BoardId, generation: u64, hub: Arc<BoardHub>, rx: mpsc::Receiver<Request>) -> BoardTask {
         BoardTask {
             id,
             generation,
             hub,
             rx,
-            requests: tx.downgrade(),
-            here: None,
             meta: None,
             epoch: Epoch::EMBEDDED,
             expires_at: None,
@@ -401,8 +379,6 @@ impl BoardTask {
     }
 
     async fn run(mut self) {
-        // A task stays on the worker it was started on.
-        self.here = Relay::here();
         match self.load().await {
             Ok(true) => {}
             Ok(false) => return self.stop(|| BoardError::NotFound).await,
@@ -475,11 +451,7 @@ impl BoardTask {
                 Request::Subscribe { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Grant { reply, .. } => drop(reply.send(Err(error()))),
                 Request::RotateParticipantLink { reply, .. } => drop(reply.send(Err(error()))),
-                Request::Unsubscribe { .. }
-                | Request::Published { .. }
-                | Request::Repair
-                | Request::Lagged { .. }
-                | Request::Expire { .. } => {}
+                Request::Unsubscribe { .. } | Request::Published { .. } | Request::Repair | Request::Expire { .. } => {}
             }
         }
     }
@@ -526,12 +498,6 @@ impl BoardTask {
             Request::Unsubscribe { conn } => {
                 self.subscribers.retain(|s| s.conn != conn);
                 self.presence_changed();
-            }
-            Request::Lagged { outbox } => {
-                if let Some(at) = self.subscribers.iter().position(|s| Arc::ptr_eq(&s.outbox, &outbox)) {
-                    fell_behind(&self.id, &self.hub.metrics, self.subscribers.remove(at).conn);
-                    self.presence_changed();
-                }
             }
             Request::Published { epoch, events } => self.on_published(epoch, events).await,
             Request::Repair => self.look_for_missed().await,
@@ -765,7 +731,7 @@ impl BoardTask {
     }
 
     fn fan_out(&mut self, events: &[Sequenced]) {
-        let mut post = Post::new(self.here.clone());
+        let subscribed = self.subscribers.len();
         for e in events {
             let public = Outbound::message(&ServerMessage::Event(Sequenced {
                 seq: e.seq,
@@ -778,43 +744,17 @@ impl BoardTask {
                     event: e.event.visible_to(Viewer::Person(p)),
                 }))
             });
-            self.deliver_each(&mut post, |_, sub| {
-                Some(match (&private, sub.person()) {
+            self.subscribers.retain(|sub| {
+                let out = match (&private, sub.person()) {
                     (Some(private), Some(person)) if Some(person) == privileged => private.clone(),
                     _ => public.clone(),
-                })
+                };
+                deliver(&self.id, &self.hub.metrics, sub, out)
             });
         }
-        self.flush(post);
-    }
-
-    /// Queues for every subscriber the message `message` makes for it, within `post`; drops the
-    /// subscribers it makes none for (`None`) and those that cannot be reached.
-    fn deliver_each(&mut self, post: &mut Post, mut message: impl FnMut(&Board, &Subscriber) -> Option<Outbound>) {
-        let (id, metrics, board) = (&self.id, &self.hub.metrics, &self.board);
-        let before = self.subscribers.len();
-        self.subscribers.retain(|sub| message(board, sub).is_some_and(|out| deliver(post, id, metrics, sub, out)));
-        if self.subscribers.len() != before {
+        if self.subscribers.len() != subscribed {
             self.presence_changed();
         }
-    }
-
-    /// Hands the other workers their part of `post`; drops the subscribers of a worker too far
-    /// behind to take it.
-    fn flush(&mut self, post: Post) {
-        let stalled = post.flush(&self.requests);
-        if stalled.is_empty() {
-            return;
-        }
-        let (id, metrics) = (&self.id, &self.hub.metrics);
-        self.subscribers.retain(|sub| {
-            let keep = !stalled.iter().any(|outbox| Arc::ptr_eq(outbox, &sub.outbox));
-            if !keep {
-                fell_behind(id, metrics, sub.conn);
-            }
-            keep
-        });
-        self.presence_changed();
     }
 
     /// Makes a new participant link for the facilitator (`actor`, checked by the rules).
@@ -916,13 +856,17 @@ impl BoardTask {
                 catch_up.push(Outbound::message(&ServerMessage::Snapshot { board }));
             }
         }
+        // The queue is fresh and larger than any catch-up, so this cannot fill it.
+        for out in catch_up {
+            if sub.tx.try_send(out).is_err() {
+                return Ok(());
+            }
+        }
         // The newcomer learns who is here at once; the others hear of the newcomer shortly.
         let mut connected: BTreeSet<PersonId> = self.subscribers.iter().filter_map(Subscriber::person).collect();
         connected.extend(sub.person());
-        catch_up.push(Outbound::message(&ServerMessage::Presence { connected: connected.into_iter().collect() }));
-        // Queued directly, before anything is posted to it: the queue is fresh and larger than any
-        // catch-up, so this fills it only if the session has already gone.
-        if catch_up.into_iter().all(|out| sub.outbox.try_send(out).is_ok()) {
+        let presence = ServerMessage::Presence { connected: connected.into_iter().collect() };
+        if deliver(&self.id, &self.hub.metrics, &sub, Outbound::message(&presence)) {
             self.subscribers.push(sub);
         }
         self.presence_changed();
@@ -942,9 +886,13 @@ impl BoardTask {
         }
         self.presence = now;
         let out = Outbound::message(&ServerMessage::Presence { connected: self.presence.iter().copied().collect() });
-        let mut post = Post::new(self.here.clone());
-        self.deliver_each(&mut post, |_, _| Some(out.clone()));
-        self.flush(post);
+        let (id, metrics) = (&self.id, &self.hub.metrics);
+        let before = self.subscribers.len();
+        self.subscribers.retain(|sub| deliver(id, metrics, sub, out.clone()));
+        if self.subscribers.len() != before {
+            // Someone lagging was dropped just now: that changes presence again.
+            self.presence_changed();
+        }
     }
 }
 
@@ -953,16 +901,15 @@ impl BoardTask {
     /// that differs from the one they folded). People no longer on the board are dropped; their
     /// sessions resubscribe and are told.
     fn resync_all(&mut self) {
-        let metrics = self.hub.metrics.clone();
-        let mut post = Post::new(self.here.clone());
-        self.deliver_each(&mut post, |board, sub| {
+        let (id, metrics, board) = (&self.id, &self.hub.metrics, &self.board);
+        self.subscribers.retain(|sub| {
             if sub.person().is_some_and(|p| !board.people.contains_key(&p)) {
-                return None;
+                return false;
             }
             Metrics::add(&metrics.clients_resynced, 1);
-            Some(Outbound::message(&ServerMessage::Snapshot { board: Box::new(board.view_for(sub.viewer())) }))
+            let snapshot = ServerMessage::Snapshot { board: Box::new(board.view_for(sub.viewer())) };
+            deliver(id, metrics, sub, Outbound::message(&snapshot))
         });
-        self.flush(post);
         self.presence.clear();
         self.presence_changed();
     }
@@ -999,23 +946,18 @@ impl Alarm {
     }
 }
 
-/// Queues `out` for one subscriber within `post`; `false` drops the subscriber (gone, or too far
-/// behind: its session notices the closed queue and resubscribes from its last sequence number).
-fn deliver(post: &mut Post, board: &BoardId, metrics: &Metrics, sub: &Subscriber, out: Outbound) -> bool {
-    match post.send(&sub.outbox, out) {
+/// Queues `out` for one subscriber; `false` drops the subscriber (gone, or too far behind: its
+/// session notices the closed queue and resubscribes from its last sequence number).
+fn deliver(board: &BoardId, metrics: &Metrics, sub: &Subscriber, out: Outbound) -> bool {
+    match sub.tx.try_send(out) {
         Ok(()) => true,
-        Err(Undeliverable::Full) => {
-            fell_behind(board, metrics, sub.conn);
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            Metrics::add(&metrics.clients_resynced, 1);
+            tracing::info!(board = %board, conn = sub.conn, "client fell behind; it will resync");
             false
         }
-        Err(Undeliverable::Closed) => false,
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
-}
-
-/// Counts and logs a subscriber dropped for falling behind.
-fn fell_behind(board: &BoardId, metrics: &Metrics, conn: ConnId) {
-    Metrics::add(&metrics.clients_resynced, 1);
-    tracing::info!(board = %board, conn, "client fell behind; it will resync");
 }
 
 /// The error a client sees for a board failure.
@@ -1082,19 +1024,14 @@ mod tests {
         (dir, hub, id, admitted.person.unwrap())
     }
 
-    /// Folds one message into `board`, as a client would.
-    fn fold(board: &mut Board, out: &Outbound) {
-        match serde_json::from_str(&out.text).unwrap() {
-            ServerMessage::Snapshot { board: snapshot } => *board = *snapshot,
-            ServerMessage::Event(e) => board.fold(&e).unwrap(),
-            _ => {}
-        }
-    }
-
-    /// Folds everything queued for a subscriber into `board`.
+    /// Folds everything queued for a subscriber into `board`, as a client would.
     fn fold_queued(board: &mut Board, rx: &mut mpsc::Receiver<Outbound>) {
         while let Ok(out) = rx.try_recv() {
-            fold(board, &out);
+            match serde_json::from_str(&out.text).unwrap() {
+                ServerMessage::Snapshot { board: snapshot } => *board = *snapshot,
+                ServerMessage::Event(e) => board.fold(&e).unwrap(),
+                _ => {}
+            }
         }
     }
 
@@ -1114,7 +1051,7 @@ mod tests {
         let handle = hub.handle(&id);
         let me = Identity::Person { person: facilitator, role: Role::Facilitator };
         let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
-        handle.subscribe(Subscriber::new(1, me, tx), None).await.unwrap();
+        handle.subscribe(Subscriber { conn: 1, identity: me, tx }, None).await.unwrap();
         // The newcomer is told at once who is here.
         assert_eq!(presences(&mut rx), [vec![facilitator]]);
 
@@ -1131,7 +1068,7 @@ mod tests {
         for (i, person) in people.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
             let identity = Identity::Person { person, role: Role::Participant };
-            handle.subscribe(Subscriber::new(2 + i as u64, identity, tx), None).await.unwrap();
+            handle.subscribe(Subscriber { conn: 2 + i as u64, identity, tx }, None).await.unwrap();
             others.push((person, rx));
         }
         // Twenty arrivals, and no list yet for those already here...
@@ -1157,10 +1094,10 @@ mod tests {
         let identity = Identity::Person { person: facilitator, role: Role::Facilitator };
         // A slow client: room for four messages, and it does not read.
         let (slow_tx, mut slow_rx) = mpsc::channel(4);
-        handle.subscribe(Subscriber::new(1, identity, slow_tx), None).await.unwrap();
+        handle.subscribe(Subscriber { conn: 1, identity, tx: slow_tx }, None).await.unwrap();
         // A healthy client with plenty of room.
         let (fast_tx, mut fast_rx) = mpsc::channel(OUTBOUND_QUEUE);
-        handle.subscribe(Subscriber::new(2, identity, fast_tx), None).await.unwrap();
+        handle.subscribe(Subscriber { conn: 2, identity, tx: fast_tx }, None).await.unwrap();
 
         for i in 0..8 {
             let add = Command::AddTopic { text: Private::new(format!("topic {i}")) };
@@ -1180,49 +1117,8 @@ mod tests {
 
         // Resubscribing from there fills exactly the gap.
         let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
-        handle.subscribe(Subscriber::new(3, identity, tx), Some(slow.seq)).await.unwrap();
+        handle.subscribe(Subscriber { conn: 3, identity, tx }, Some(slow.seq)).await.unwrap();
         fold_queued(&mut slow, &mut rx);
-        assert_eq!(slow, fast);
-    }
-
-    #[tokio::test]
-    async fn a_client_on_another_worker_gets_every_event_and_if_it_falls_behind_resumes_exactly() {
-        let (_dir, hub, id, facilitator) = board_with_facilitator().await;
-        let handle = hub.handle(&id);
-        let identity = Identity::Person { person: facilitator, role: Role::Facilitator };
-        let worker = crate::relay::other_worker::OtherWorker::start();
-        // Sessions on another worker: one with room, one with room for four messages that does
-        // not read. Both are reached through that worker's relay.
-        let (outbox, mut fast_rx) = worker.outbox(OUTBOUND_QUEUE);
-        handle.subscribe(Subscriber { conn: 1, identity, outbox }, None).await.unwrap();
-        let (outbox, mut slow_rx) = worker.outbox(4);
-        handle.subscribe(Subscriber { conn: 2, identity, outbox }, None).await.unwrap();
-
-        let mut head = Seq(0);
-        for i in 0..8 {
-            let add = Command::AddTopic { text: Private::new(format!("topic {i}")) };
-            head = handle.execute(Actor::Person(facilitator), add).await.unwrap();
-        }
-
-        let mut fast = Board::default();
-        while fast.seq < head {
-            let out = tokio::time::timeout(Duration::from_secs(5), fast_rx.recv()).await.unwrap().unwrap();
-            fold(&mut fast, &out);
-        }
-        assert_eq!(fast.topics.len(), 8);
-
-        // The slow one was dropped after what fit, once its relay told the board.
-        let mut slow = Board::default();
-        while let Some(out) = tokio::time::timeout(Duration::from_secs(5), slow_rx.recv()).await.unwrap() {
-            fold(&mut slow, &out);
-        }
-        assert!(slow.seq < fast.seq);
-        let (outbox, mut rx) = worker.outbox(OUTBOUND_QUEUE);
-        handle.subscribe(Subscriber { conn: 3, identity, outbox }, Some(slow.seq)).await.unwrap();
-        while slow.seq < head {
-            let out = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
-            fold(&mut slow, &out);
-        }
         assert_eq!(slow, fast);
     }
 

@@ -11,7 +11,6 @@
 //! | [`session`] | one WebSocket connection: hello, commands, heartbeat, fan-in of board messages |
 //! | [`board_task`] | [`board_task::BoardHub`] and one task per live board, which owns its state |
 //! | [`store`] | the [`store::EventLog`] seam: the embedded on-disk log, or Redis |
-//! | [`relay`] | a board's messages for sessions on other worker threads, one wake-up per thread |
 //! | [`fanout`] | with Redis: hearing other nodes' appends through pub/sub, and probing that |
 //! | [`auth`] | link keys and session tokens |
 //! | [`metrics`] | operational counters for `/metrics` (nothing from a board in them) |
@@ -28,7 +27,6 @@ pub mod config;
 pub mod fanout;
 pub mod http;
 pub mod metrics;
-pub mod relay;
 pub mod session;
 pub mod store;
 pub mod web;

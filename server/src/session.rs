@@ -279,7 +279,7 @@ impl Connection {
             .ctx
             .hub
             .with_board(&self.ctx.board, |board| {
-                let sub = Subscriber::new(conn, identity, tx.clone());
+                let sub = Subscriber { conn, identity, tx: tx.clone() };
                 async move { board.subscribe(sub, since).await }
             })
             .await;
