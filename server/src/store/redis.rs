@@ -42,8 +42,8 @@
 //! log ahead of it (`Conflict`, or the announcement) and reads what it missed.
 //!
 //! Each worker thread has a connection of its own, a [`ConnectionManager`], which reconnects by
-//! itself after a failure; the command that saw the failure still reports it. Every command has a deadline, so a Redis that
-//! stops answering turns into a quick "unavailable", not a hung board.
+//! itself after a failure; the command that saw the failure still reports it. Every command has a
+//! deadline, so a Redis that stops answering turns into a quick "unavailable", not a hung board.
 
 use super::{BoardMeta, Epoch, EventLog, StoreError, StoredBoard};
 use crate::metrics::Metrics;
