@@ -475,6 +475,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_worker_thread_appends_through_a_connection_of_its_own() {
+        let redis = RedisServer::start().await.unwrap();
+        let log = Arc::new(log(&redis, "tw"));
+        let epoch = log.create(&board(), &meta(), &[event(1)]).await.unwrap();
+        // Two more worker threads, each with its own single-threaded scheduler, append in turn.
+        for head in [1, 2] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(log.append(&board(), epoch, Seq(head), &[event(head + 1)])).unwrap();
+            })
+            .join()
+            .unwrap();
+        }
+        let stored = log.load(&board()).await.unwrap().unwrap();
+        assert_eq!(stored.events, vec![event(1), event(2), event(3)]);
+        // This test's thread and the two others: one connection each.
+        assert_eq!(log.workers.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
     async fn events_round_trip_and_appends_are_compare_and_append() {
         let redis = RedisServer::start().await.unwrap();
         let log = log(&redis, "t1");
