@@ -66,9 +66,9 @@ pub struct Config {
     pub retention: Duration,
 
     /// Worker threads serving connections and boards; defaults to the number of cores. Nodes that
-    /// share a machine serve more with the cores divided between them (two nodes on two cores: one
-    /// each) than with every node starting a worker per core: a board's events reach sessions on
-    /// other workers through cross-thread wake-ups, which cost more than the work they carry.
+    /// share a machine do better with the cores divided between them (two nodes on two cores: one
+    /// each) than with every node starting a worker per core, as a board's events reach sessions
+    /// on other workers through cross-thread wake-ups (BENCHMARKS.md: about a tenth less CPU).
     #[arg(long, env = "MINIM_WORKERS")]
     pub workers: Option<std::num::NonZeroUsize>,
 
