@@ -129,7 +129,8 @@ pub struct RedisLog {
     metrics: Arc<Metrics>,
     client: redis::Client,
     config: ConnectionManagerConfig,
-    /// The connection of threads that are not workers (the fan-out's probes, start-up).
+    /// The connection of the fan-out's liveness probes, and of callers not on a single-threaded
+    /// scheduler of their own.
     conn: ConnectionManager,
     /// Each worker thread's own connection (see [`RedisLog::worker_connection`]).
     workers: std::sync::Mutex<Vec<(std::thread::ThreadId, ConnectionManager)>>,
@@ -183,10 +184,10 @@ impl RedisLog {
         self.conn.clone()
     }
 
-    /// The calling thread's command connection. A worker thread has one of its own, driven on that
-    /// worker, so that a board's append neither wakes another thread to send it nor is woken from
-    /// one with the answer (a connection is driven by the thread it was made on). Other threads
-    /// share one.
+    /// The calling thread's command connection. A thread with a single-threaded scheduler (each
+    /// worker, and the main thread) has one of its own, driven on that thread, so that a board's
+    /// append neither wakes another thread to send it nor is woken from one with the answer (a
+    /// connection is driven by the thread it was made on). Other callers share `conn`.
     fn worker_connection(&self) -> ConnectionManager {
         let on_worker = tokio::runtime::Handle::try_current()
             .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
