@@ -268,8 +268,23 @@ pub struct Refusal {
 impl Client {
     /// Connects, says hello and folds the catch-up until it is at the head the server announced.
     pub async fn connect(ws_url: &str, token: impl AsRef<str>, since: Option<&Board>) -> anyhow::Result<Client> {
-        let token = token.as_ref();
-        let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.context("while connecting")?;
+        let (socket, _) = tokio_tungstenite::connect_async(ws_url).await.context("while connecting")?;
+        Client::hello(socket, token.as_ref(), since).await
+    }
+
+    /// [`Client::connect`] over a TCP connection the test set up itself (say, with small buffers).
+    pub async fn connect_over(
+        tcp: TcpStream,
+        ws_url: &str,
+        token: impl AsRef<str>,
+        since: Option<&Board>,
+    ) -> anyhow::Result<Client> {
+        let (socket, _) =
+            tokio_tungstenite::client_async(ws_url, MaybeTlsStream::Plain(tcp)).await.context("while connecting")?;
+        Client::hello(socket, token.as_ref(), since).await
+    }
+
+    async fn hello(mut socket: Socket, token: &str, since: Option<&Board>) -> anyhow::Result<Client> {
         let hello = ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
             token: SessionToken(token.into()),

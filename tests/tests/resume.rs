@@ -1,6 +1,7 @@
 //! Clients that drop away and come back: they receive exactly what they missed (or a snapshot
 //! when that is smaller), never a gap or a duplicate, and end with the same board as everyone.
 
+use minim_shared::settings::{MAX_TOPIC_CHARS, MAX_TOPICS, MAX_TOPICS_PER_PERSON};
 use minim_shared::wire::ServerMessage;
 use minim_shared::{Command, Phase, Private, Settings, TopicId, Viewer};
 use minim_tests::{Client, TestBoard};
@@ -77,5 +78,71 @@ async fn a_client_from_the_future_is_resynced_with_a_snapshot() -> anyhow::Resul
     let client = Client::connect(&room.ws(), &f.token, Some(&confused)).await?;
     assert!(matches!(client.received[1], ServerMessage::Snapshot { .. }));
     assert_eq!(client.board.seq.0, 2);
+    Ok(())
+}
+
+/// A connection whose reader stalls: tiny TCP segments and receive buffer, so that the server's
+/// socket and then the board's queue for it fill up after a few hundred events.
+async fn stalling_connection(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.set_tcp_mss(536)?;
+    socket.set_recv_buffer_size(4096)?;
+    socket.connect(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(tokio::net::TcpStream::from_std(socket.into())?)
+}
+
+/// The server's count of clients that fell behind and were resynced.
+async fn resynced(room: &TestBoard) -> anyhow::Result<u64> {
+    let (_, metrics) = room.server.api().get("/metrics").await?;
+    let line = metrics.lines().find(|l| l.starts_with("minim_clients_resynced_total ")).expect("the counter");
+    Ok(line.rsplit(' ').next().expect("a value").parse()?)
+}
+
+#[actix_rt::test]
+async fn a_client_that_stops_reading_is_dropped_by_the_board_and_still_gets_everything_in_order() -> anyhow::Result<()>
+{
+    let room = TestBoard::open(Settings::default()).await?;
+    let (_, mut facilitator) = room.facilitator("Facilitator").await?;
+    let (joined, _) = room.participant("Slow reader").await?;
+    let tcp = stalling_connection(room.server.addr()).await?;
+    let mut slow = Client::connect_over(tcp, &room.ws(), &joined.token, None).await?;
+    let before = resynced(&room).await?;
+    let mut people = Vec::new();
+    for i in 0..96 {
+        people.push(room.participant(&format!("Voter {i}")).await?.1);
+    }
+
+    // While the slow one reads nothing: long topics, to fill the sockets' buffers, then far more
+    // votes than the board queues for one client (1,024). Each person stays within its message
+    // allowance (a burst of 40).
+    let long_topic = "\u{1f642}".repeat(MAX_TOPIC_CHARS);
+    let writers = people.iter_mut().take(MAX_TOPICS / MAX_TOPICS_PER_PERSON);
+    futures_util::future::try_join_all(writers.map(|writer| async {
+        for _ in 0..MAX_TOPICS_PER_PERSON {
+            writer.ok(Command::AddTopic { text: Private::new(long_topic.clone()) }).await?;
+        }
+        anyhow::Ok(())
+    }))
+    .await?;
+    facilitator.ok(Command::ChangePhase { to: Phase::Voting }).await?;
+    futures_util::future::try_join_all(people.iter_mut().map(|voter| async {
+        for _ in 0..14 {
+            voter.ok(Command::PlaceVote { topic: TopicId(1) }).await?;
+            voter.ok(Command::RemoveVote { topic: TopicId(1) }).await?;
+        }
+        anyhow::Ok(())
+    }))
+    .await?;
+    let head = people.iter().map(|p| p.board.seq).max().expect("people");
+    assert!(resynced(&room).await? > before, "the board dropped the slow reader's queue");
+
+    // It reads again: events in order without a gap or a duplicate (`next` checks), or a snapshot,
+    // and it ends on the board everyone else has.
+    slow.sync_to(head).await?;
+    facilitator.sync_to(head).await?;
+    assert_eq!(slow.board.view_for(Viewer::Public), facilitator.board.view_for(Viewer::Public));
+    // The same connection all along, still usable.
+    slow.ok(Command::PlaceVote { topic: TopicId(1) }).await?;
     Ok(())
 }
