@@ -3,8 +3,10 @@
 use crate::auth::{self, Tokens};
 use crate::board_task::{BoardError, BoardHub, wire_error};
 use crate::clock;
+use crate::outbox;
 use crate::session::{self, SessionContext};
 use crate::store::BoardMeta;
+use actix_web::body::MessageBody;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use minim_shared::api::{
@@ -274,6 +276,10 @@ async fn websocket(
         too_many()
     })?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
+    // The body written to the client carries the board's events as well as the session's messages.
+    let (response, session_body) = response.into_parts();
+    let (outbox, feed) = outbox::outbox(session_body);
+    let response = response.set_body(outbox.boxed());
     let ctx = SessionContext {
         _slot: slot,
         hub: state.hub.clone(),
@@ -283,6 +289,6 @@ async fn websocket(
         client_timeout: state.client_timeout,
     };
     // The WebSocket stream is not `Send`, so the session runs on this worker's local set.
-    actix_web::rt::spawn(session::run(session, stream, ctx));
+    actix_web::rt::spawn(session::run(session, stream, feed, ctx));
     Ok(response)
 }

@@ -8,7 +8,8 @@
 //! | [`http`] | API routes: create, join, WebSocket upgrade, health |
 //! | [`admission`] | which WebSocket upgrades are let in: origin, connections per address |
 //! | [`web`] | the browser app's files and the security headers |
-//! | [`session`] | one WebSocket connection: hello, commands, heartbeat, fan-in of board messages |
+//! | [`session`] | one WebSocket connection: hello, commands, heartbeat, following its board |
+//! | [`outbox`] | what a connection writes: the board's events straight from its queue, then the session's answers |
 //! | [`board_task`] | [`board_task::BoardHub`] and one task per live board, which owns its state |
 //! | [`store`] | the [`store::EventLog`] seam: the embedded on-disk log, or Redis |
 //! | [`fanout`] | with Redis: hearing other nodes' appends through pub/sub, and probing that |
@@ -27,6 +28,7 @@ pub mod config;
 pub mod fanout;
 pub mod http;
 pub mod metrics;
+pub mod outbox;
 pub mod session;
 pub mod store;
 pub mod web;

@@ -1,9 +1,12 @@
 //! One WebSocket connection: hello and token check, then a single loop over the client's frames,
-//! the board's outbound queue, a heartbeat and shutdown.
+//! a heartbeat and shutdown. The board's events do not pass through here: the connection's
+//! writer reads the board's queue itself ([`crate::outbox`]), and the session only subscribes
+//! (again, when the board dropped a client that fell behind).
 
 use crate::auth::Tokens;
 use crate::board_task::{BoardError, BoardHub, ConnId, OUTBOUND_QUEUE, Outbound, Subscriber, wire_error};
 use crate::clock;
+use crate::outbox::Feed;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
 use minim_shared::api::Grant;
@@ -73,13 +76,14 @@ fn reason(code: u16, description: &str) -> Option<CloseReason> {
     Some(CloseReason { code: CloseCode::Other(code), description: Some(description.into()) })
 }
 
-pub async fn run(session: Session, stream: actix_ws::MessageStream, ctx: SessionContext) {
+pub async fn run(session: Session, stream: actix_ws::MessageStream, feed: Feed, ctx: SessionContext) {
     let conn: ConnId = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let stream = stream
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_CLIENT_FRAME_BYTES);
-    let mut conn_state = Connection { session, stream, ctx, conn, last_heard: Instant::now(), bucket: Bucket::new() };
+    let mut conn_state =
+        Connection { session, stream, feed, ctx, conn, last_heard: Instant::now(), bucket: Bucket::new() };
     conn_state.ctx.hub.metrics().connections.fetch_add(1, Ordering::Relaxed);
     let end = conn_state.serve().await;
     conn_state.ctx.hub.metrics().connections.fetch_sub(1, Ordering::Relaxed);
@@ -94,18 +98,12 @@ pub async fn run(session: Session, stream: actix_ws::MessageStream, ctx: Session
 struct Connection {
     session: Session,
     stream: AggregatedMessageStream,
+    /// The connection's writer, which takes the board's events from the queue it is handed.
+    feed: Feed,
     ctx: SessionContext,
     conn: ConnId,
     last_heard: Instant,
     bucket: Bucket,
-}
-
-/// A followed board: the queue the board task writes to, and where we are in its history.
-struct Following {
-    identity: Identity,
-    rx: mpsc::Receiver<Outbound>,
-    /// The last event this client was sent; resubscribing continues from here.
-    last_seq: Option<Seq>,
 }
 
 impl Connection {
@@ -158,8 +156,8 @@ impl Connection {
             Identity::Projector => Actor::Projector,
         };
         debug_assert_eq!(claims.grant == Grant::Projector, identity == Identity::Projector);
-        let mut following = Following { identity, rx: mpsc::channel(1).1, last_seq: since };
-        if let Err(end) = self.follow(&mut following).await {
+        self.feed.start_from(since);
+        if let Err(end) = self.follow(identity).await {
             return end;
         }
         tracing::debug!(conn = self.conn, board = %self.ctx.board, "following");
@@ -179,19 +177,12 @@ impl Connection {
                     let _ = self.send(&ServerMessage::Reconnect { after_ms: RECONNECT_AFTER_MS }).await;
                     return End::Close(Some(CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }));
                 }
-                out = following.rx.recv() => match out {
-                    Some(out) => {
-                        if let Err(end) = self.write(&mut following, out).await {
-                            return end;
-                        }
+                // The board dropped us (we fell behind) or its task stopped: pick up where we were.
+                () = self.feed.dropped() => {
+                    if let Err(end) = self.follow(identity).await {
+                        return end;
                     }
-                    // The board dropped us (we fell behind) or its task stopped: pick up where we were.
-                    None => {
-                        if let Err(end) = self.follow(&mut following).await {
-                            return end;
-                        }
-                    }
-                },
+                }
                 frame = self.stream.next() => {
                     self.last_heard = Instant::now();
                     if let Err(end) = self.admit().await {
@@ -199,7 +190,7 @@ impl Connection {
                     }
                     let result = match frame {
                         None => return End::Gone,
-                        Some(frame) => self.on_frame(frame, actor, &mut following).await,
+                        Some(frame) => self.on_frame(frame, actor).await,
                     };
                     if let Err(end) = result {
                         return end;
@@ -272,9 +263,9 @@ impl Connection {
     }
 
     /// (Re)subscribes to the board from the last event this client was sent.
-    async fn follow(&mut self, following: &mut Following) -> Result<(), End> {
-        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
-        let (identity, since, conn) = (following.identity, following.last_seq, self.conn);
+    async fn follow(&mut self, identity: Identity) -> Result<(), End> {
+        let (tx, rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
+        let (since, conn) = (self.feed.written(), self.conn);
         let result = self
             .ctx
             .hub
@@ -285,7 +276,7 @@ impl Connection {
             .await;
         match result {
             Ok(()) => {
-                following.rx = rx;
+                self.feed.follow(rx);
                 Ok(())
             }
             Err(e) => {
@@ -301,25 +292,7 @@ impl Connection {
         }
     }
 
-    async fn write(&mut self, following: &mut Following, first: Outbound) -> Result<(), End> {
-        let mut next = Some(first);
-        // Write everything already queued in one go.
-        while let Some(out) = next {
-            if let Some(seq) = out.seq {
-                following.last_seq = Some(seq);
-            }
-            self.session.text(out.text).await.map_err(|_| End::Gone)?;
-            next = following.rx.try_recv().ok();
-        }
-        Ok(())
-    }
-
-    async fn on_frame(
-        &mut self,
-        frame: Result<AggregatedMessage, ProtocolError>,
-        actor: Actor,
-        following: &mut Following,
-    ) -> Result<(), End> {
+    async fn on_frame(&mut self, frame: Result<AggregatedMessage, ProtocolError>, actor: Actor) -> Result<(), End> {
         let text = match frame {
             Ok(AggregatedMessage::Text(text)) => text,
             Ok(AggregatedMessage::Ping(bytes)) => return self.session.pong(&bytes).await.map_err(|_| End::Gone),
@@ -352,11 +325,9 @@ impl Connection {
                         async move { board.execute(actor, command).await }
                     })
                     .await;
-                // The board queued this command's events for us before answering: send them first,
-                // so a client always has the events when it learns they were accepted.
-                while let Ok(out) = following.rx.try_recv() {
-                    self.write(following, out).await?;
-                }
+                // The board queued this command's events for us before answering, and the writer
+                // writes them before this answer: a client has the events when it learns they
+                // were accepted.
                 let metrics = self.ctx.hub.metrics();
                 let answer = match result {
                     Ok(seq) => {

@@ -1,0 +1,237 @@
+//! What one WebSocket connection writes, and in which order.
+//!
+//! Two sources feed a connection: its board's queue ([`Outbound`]: events, snapshots, presence)
+//! and its session, which answers commands, reports errors, pings and closes through actix-ws.
+//! [`Outbox`] is the response body that merges them. actix's connection writer polls it and
+//! reads the board's queue itself, so an event goes from the board task to the socket in one hop:
+//! the session task is not woken for it.
+//!
+//! The order a client relies on: a command's answer comes after the events the board queued
+//! before answering. The board queues them before it answers the session, and the session sends
+//! the answer only then, so whenever the writer holds an answer, the events before it are already
+//! in the board's queue. The writer takes the session's messages first and the board's queue
+//! after, and writes them in the opposite order: the events, then the session's messages.
+//!
+//! A board drops a connection whose queue is full (the client fell behind). The writer writes what
+//! was queued, records the last sequence number written, and tells the session through [`Feed`],
+//! which subscribes again from there and hands the writer the new queue.
+
+use crate::board_task::Outbound;
+use actix_codec::Encoder;
+use actix_http::ws::{Codec, Message};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::web::{Bytes, BytesMut};
+use minim_shared::Seq;
+use std::cell::Cell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use tokio::sync::{Notify, mpsc};
+
+/// The session's handle on its connection's writer.
+pub struct Feed {
+    queues: mpsc::UnboundedSender<mpsc::Receiver<Outbound>>,
+    shared: Rc<Shared>,
+}
+
+/// The response body of a WebSocket connection: the session's messages (actix-ws's body) and the
+/// board's queue, written as one stream.
+pub struct Outbox {
+    /// actix-ws's body: what the session sends through its `actix_ws::Session`.
+    session: BoxBody,
+    /// The board's queue for this connection; `None` before the first subscription and after the
+    /// board dropped it, until the session hands over the next.
+    events: Option<mpsc::Receiver<Outbound>>,
+    queues: mpsc::UnboundedReceiver<mpsc::Receiver<Outbound>>,
+    shared: Rc<Shared>,
+    codec: Codec,
+    buf: BytesMut,
+}
+
+/// What the writer tells the session. Both run on the connection's worker thread.
+struct Shared {
+    /// The sequence number of the last event or snapshot written to the client.
+    written: Cell<Option<Seq>>,
+    /// Signalled when the board dropped the queue and everything in it has been written.
+    dropped: Notify,
+}
+
+/// Wraps actix-ws's response body, `session`, into the body that also writes the board's queue.
+pub fn outbox(session: BoxBody) -> (Outbox, Feed) {
+    let (queues_tx, queues) = mpsc::unbounded_channel();
+    let shared = Rc::new(Shared { written: Cell::new(None), dropped: Notify::new() });
+    let outbox =
+        Outbox { session, events: None, queues, shared: Rc::clone(&shared), codec: Codec::new(), buf: BytesMut::new() };
+    (outbox, Feed { queues: queues_tx, shared })
+}
+
+impl Feed {
+    /// The last sequence number the client was sent, or the one it said it had.
+    pub fn written(&self) -> Option<Seq> {
+        self.shared.written.get()
+    }
+
+    /// Where the client starts: the sequence number its hello said it had folded.
+    pub fn start_from(&self, seq: Option<Seq>) {
+        self.shared.written.set(seq);
+    }
+
+    /// Hands the writer the queue of a new subscription. Only call it once the board dropped the
+    /// previous queue ([`Feed::dropped`]) or before the first.
+    pub fn follow(&self, queue: mpsc::Receiver<Outbound>) {
+        // Fails only when the connection is gone, which the session learns from its stream.
+        let _ = self.queues.send(queue);
+    }
+
+    /// Resolves once the board dropped the queue and the writer has written everything in it:
+    /// [`Feed::written`] is then where to subscribe again from.
+    pub async fn dropped(&self) {
+        self.shared.dropped.notified().await;
+    }
+}
+
+impl MessageBody for Outbox {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        // The session's messages are taken first and written last (see the module's comment).
+        let said = match this.session.as_pin_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(bytes))) => Some(bytes),
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+            // The session closed the connection (its close frame is written) or is gone.
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => None,
+        };
+        while let Poll::Ready(Some(queue)) = this.queues.poll_recv(cx) {
+            this.events = Some(queue);
+        }
+        if let Some(events) = &mut this.events {
+            loop {
+                match events.poll_recv(cx) {
+                    Poll::Ready(Some(out)) => {
+                        if let Some(seq) = out.seq {
+                            this.shared.written.set(Some(seq));
+                        }
+                        this.codec.encode(Message::Text(out.text), &mut this.buf)?;
+                    }
+                    Poll::Ready(None) => {
+                        this.events = None;
+                        this.shared.dropped.notify_one();
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        match said {
+            Some(said) if this.buf.is_empty() => return Poll::Ready(Some(Ok(said))),
+            Some(said) => this.buf.extend_from_slice(&said),
+            None => {}
+        }
+        if this.buf.is_empty() {
+            return Poll::Pending;
+        }
+        // A fresh buffer each time: one burst's size is not kept for the connection's lifetime.
+        Poll::Ready(Some(Ok(std::mem::take(&mut this.buf).freeze())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board_task::OUTBOUND_QUEUE;
+    use minim_shared::wire::ServerMessage;
+    use std::future::poll_fn;
+
+    /// A session's side as actix-ws gives it: a channel of already framed bytes.
+    fn session_body() -> (mpsc::UnboundedSender<Bytes>, BoxBody) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let stream = futures_util::stream::poll_fn(move |cx| {
+            rx.poll_recv(cx).map(|bytes| bytes.map(Ok::<_, std::convert::Infallible>))
+        });
+        (tx, BoxBody::new(actix_web::body::BodyStream::new(stream)))
+    }
+
+    fn text_frame(text: &str) -> Bytes {
+        let mut buf = BytesMut::new();
+        Codec::new().encode(Message::Text(text.into()), &mut buf).unwrap();
+        buf.freeze()
+    }
+
+    fn event(seq: u64) -> Outbound {
+        Outbound { seq: Some(Seq(seq)), text: format!("event {seq}").into() }
+    }
+
+    /// Everything the outbox writes now, or `None` if it has nothing and waits.
+    async fn written_now(outbox: &mut Outbox) -> Option<Bytes> {
+        poll_fn(|cx| {
+            Poll::Ready(match Pin::new(&mut *outbox).poll_next(cx) {
+                Poll::Ready(Some(bytes)) => Some(bytes.unwrap()),
+                Poll::Ready(None) => Some(Bytes::new()),
+                Poll::Pending => None,
+            })
+        })
+        .await
+    }
+
+    fn frames(texts: &[&str]) -> Bytes {
+        texts.iter().flat_map(|t| text_frame(t).to_vec()).collect::<Vec<u8>>().into()
+    }
+
+    #[tokio::test]
+    async fn the_events_queued_before_an_answer_are_written_before_it() {
+        let (session, body) = session_body();
+        let (mut outbox, feed) = outbox(body);
+        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
+        feed.follow(queue);
+        assert_eq!(written_now(&mut outbox).await, None, "nothing to write yet");
+        // The board queues two events, then the session answers.
+        board.try_send(event(1)).unwrap();
+        board.try_send(event(2)).unwrap();
+        session.send(text_frame("accepted 2")).unwrap();
+        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 1", "event 2", "accepted 2"]));
+        assert_eq!(feed.written(), Some(Seq(2)));
+        // Messages without a sequence number (presence) leave it as it is.
+        board.try_send(Outbound::message(&ServerMessage::Presence { connected: vec![] })).unwrap();
+        assert!(written_now(&mut outbox).await.is_some());
+        assert_eq!(feed.written(), Some(Seq(2)));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_queue_is_written_out_then_the_session_is_told_and_the_next_queue_followed() {
+        let (_session, body) = session_body();
+        let (mut outbox, feed) = outbox(body);
+        feed.start_from(Some(Seq(4)));
+        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
+        feed.follow(queue);
+        board.try_send(event(5)).unwrap();
+        board.try_send(event(6)).unwrap();
+        drop(board); // the board drops a client that fell behind
+        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 5", "event 6"]));
+        // The session hears of it, knows where to resume, and follows the new queue.
+        tokio::time::timeout(std::time::Duration::from_secs(1), feed.dropped()).await.expect("the session is told");
+        assert_eq!(feed.written(), Some(Seq(6)));
+        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
+        board.try_send(event(7)).unwrap();
+        feed.follow(queue);
+        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 7"]));
+    }
+
+    #[tokio::test]
+    async fn the_body_ends_when_the_session_has_closed_and_nothing_follows_its_close() {
+        let (session, body) = session_body();
+        let (mut outbox, feed) = outbox(body);
+        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
+        feed.follow(queue);
+        session.send(text_frame("closing")).unwrap();
+        drop(session);
+        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["closing"]));
+        board.try_send(event(1)).unwrap();
+        assert_eq!(written_now(&mut outbox).await.unwrap(), Bytes::new(), "the end of the body, no event");
+    }
+}
