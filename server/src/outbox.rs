@@ -157,6 +157,16 @@ mod tests {
         (tx, BoxBody::new(actix_web::body::BodyStream::new(stream)))
     }
 
+    /// An outbox following a board's queue: the session's sender, the outbox, its feed, the
+    /// board's sender.
+    fn following() -> (mpsc::UnboundedSender<Bytes>, Outbox, Feed, mpsc::Sender<Outbound>) {
+        let (session, body) = session_body();
+        let (outbox, feed) = outbox(body);
+        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
+        feed.follow(queue);
+        (session, outbox, feed, board)
+    }
+
     fn text_frame(text: &str) -> Bytes {
         let mut buf = BytesMut::new();
         Codec::new().encode(Message::Text(text.into()), &mut buf).unwrap();
@@ -167,7 +177,7 @@ mod tests {
         Outbound { seq: Some(Seq(seq)), text: format!("event {seq}").into() }
     }
 
-    /// Everything the outbox writes now, or `None` if it has nothing and waits.
+    /// Everything the outbox writes now (empty at the body's end), or `None` if it waits.
     async fn written_now(outbox: &mut Outbox) -> Option<Bytes> {
         poll_fn(|cx| {
             Poll::Ready(match Pin::new(&mut *outbox).poll_next(cx) {
@@ -185,10 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_events_queued_before_an_answer_are_written_before_it() {
-        let (session, body) = session_body();
-        let (mut outbox, feed) = outbox(body);
-        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
-        feed.follow(queue);
+        let (session, mut outbox, feed, board) = following();
         assert_eq!(written_now(&mut outbox).await, None, "nothing to write yet");
         // The board queues two events, then the session answers.
         board.try_send(event(1)).unwrap();
@@ -204,11 +211,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_queue_is_written_out_then_the_session_is_told_and_the_next_queue_followed() {
-        let (_session, body) = session_body();
-        let (mut outbox, feed) = outbox(body);
+        let (_session, mut outbox, feed, board) = following();
         feed.start_from(Some(Seq(4)));
-        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
-        feed.follow(queue);
         board.try_send(event(5)).unwrap();
         board.try_send(event(6)).unwrap();
         drop(board); // the board drops a client that fell behind
@@ -224,10 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_body_ends_when_the_session_has_closed_and_nothing_follows_its_close() {
-        let (session, body) = session_body();
-        let (mut outbox, feed) = outbox(body);
-        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
-        feed.follow(queue);
+        let (session, mut outbox, _feed, board) = following();
         session.send(text_frame("closing")).unwrap();
         drop(session);
         assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["closing"]));
