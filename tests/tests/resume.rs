@@ -81,8 +81,9 @@ async fn a_client_from_the_future_is_resynced_with_a_snapshot() -> anyhow::Resul
     Ok(())
 }
 
-/// A connection whose reader stalls: tiny TCP segments and receive buffer, so that the server's
-/// socket and then the board's queue for it fill up after a few hundred events.
+/// A connection for a reader that stalls: tiny TCP segments and receive buffer keep what the
+/// server's socket holds for it small (about 135 kB here, against megabytes on loopback
+/// otherwise), so that the board's queue for it fills soon after.
 async fn stalling_connection(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpStream> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
     socket.set_tcp_mss(536)?;
