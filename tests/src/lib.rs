@@ -211,6 +211,14 @@ impl Api {
         Ok((response.status().as_u16(), String::from_utf8_lossy(&body).into_owned()))
     }
 
+    /// One unlabelled value from the node's `/metrics` (say `minim_connections`).
+    pub async fn metric(&self, name: &str) -> anyhow::Result<u64> {
+        let (status, metrics) = self.get("/metrics").await?;
+        anyhow::ensure!(status == 200, "GET /metrics: {status}");
+        let line = metrics.lines().find(|l| l.split(' ').next() == Some(name)).ok_or_else(|| anyhow!("no {name}"))?;
+        Ok(line.rsplit(' ').next().expect("a line has a last word").parse()?)
+    }
+
     pub async fn create_board(&self, title: &str, settings: Settings) -> anyhow::Result<Created> {
         let request = CreateBoard { title: Private::new(title), settings };
         let body = self.post("/api/boards", serde_json::to_value(request)?).await?;

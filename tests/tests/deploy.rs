@@ -19,10 +19,7 @@ fn topic(i: usize) -> String {
 
 /// The open WebSockets of one node, from its own `/metrics`.
 async fn connections(node: &Server) -> anyhow::Result<u32> {
-    let (status, metrics) = node.api().get("/metrics").await?;
-    assert_eq!(status, 200);
-    let line = metrics.lines().find(|l| l.starts_with("minim_connections ")).expect("minim_connections");
-    Ok(line.rsplit(' ').next().expect("a value").parse()?)
+    Ok(node.api().metric("minim_connections").await?.try_into()?)
 }
 
 /// Whether the client's socket still works: a ping through it gets its pong.
