@@ -27,7 +27,7 @@ use crate::store::redis::{CONNECT_TIMEOUT, Published, RedisLog};
 use anyhow::{Context, anyhow, bail};
 use futures_util::StreamExt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -38,14 +38,54 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest wait between attempts to subscribe again.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Starts the node's subscription; it runs until `shutdown`.
-pub fn spawn(redis: Arc<RedisLog>, hub: Arc<BoardHub>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let node = hex::encode(crate::auth::random_bytes::<8>()?);
-    hub.metrics().fanout_enabled.store(true, Ordering::Relaxed);
-    tokio::spawn(run(Fanout { probe_channel: redis.probe_channel(&node), redis, hub }, shutdown));
-    Ok(())
+/// Starts the node's subscription on a worker thread: the first one that calls
+/// [`Starter::start_here`] (each worker does as it starts), and again on the next one that
+/// starts if the worker running it stopped.
+///
+/// Why on a worker and not on the main thread: the subscription hands every announcement to its
+/// board's task. From the main thread that woke a worker for every event, and the main thread
+/// itself for every message from Redis. On a worker, the boards of that worker take their
+/// announcements without waking anyone, and a node with one worker wakes no other thread at all.
+pub struct Starter {
+    fanout: Fanout,
+    running: Arc<AtomicBool>,
+    shutdown: CancellationToken,
 }
 
+impl Starter {
+    pub fn new(redis: Arc<RedisLog>, hub: Arc<BoardHub>, shutdown: CancellationToken) -> anyhow::Result<Starter> {
+        let node = hex::encode(crate::auth::random_bytes::<8>()?);
+        hub.metrics().fanout_enabled.store(true, Ordering::Relaxed);
+        let fanout = Fanout { probe_channel: redis.probe_channel(&node), redis, hub };
+        Ok(Starter { fanout, running: Arc::default(), shutdown })
+    }
+
+    /// Starts the subscription on this thread's runtime, unless it runs already. It runs until
+    /// shutdown, or until this thread's runtime stops.
+    pub fn start_here(&self) {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let running = Running(self.running.clone());
+        let (fanout, shutdown) = (self.fanout.clone(), self.shutdown.clone());
+        tokio::spawn(async move {
+            let _running = running;
+            run(fanout, shutdown).await;
+        });
+    }
+}
+
+/// Marks the subscription as running; dropped with its task, so that the next worker to start
+/// starts it again.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+#[derive(Clone)]
 struct Fanout {
     redis: Arc<RedisLog>,
     hub: Arc<BoardHub>,

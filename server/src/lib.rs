@@ -65,7 +65,7 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         .with_context(|| format!("while creating the data directory {}", config.data_dir.display()))?;
     let tokens = auth::Tokens::load_or_create(config.secret.as_ref(), &config.data_dir)?.with_ttl(config.session_ttl);
     let metrics = Arc::new(metrics::Metrics::default());
-    let hub = match &config.redis_url {
+    let (hub, fanout) = match &config.redis_url {
         Some(url) => {
             let redis = Arc::new(store::redis::RedisLog::connect(
                 &url.0,
@@ -74,18 +74,18 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
                 metrics.clone(),
             )?);
             let hub = board_task::BoardHub::new(redis.clone(), metrics, shutdown.clone());
-            fanout::spawn(redis, hub.clone(), shutdown.clone())?;
+            let fanout = fanout::Starter::new(redis, hub.clone(), shutdown.clone())?;
             if config.secret.is_none() {
                 tracing::info!(
                     "every node serving these boards must share the signing secret: give each the same \
                      MINIM_SECRET, or the same data directory"
                 );
             }
-            hub
+            (hub, Some(Arc::new(fanout)))
         }
         None => {
             let disk = Arc::new(store::disk::DiskLog::open(&config.data_dir)?);
-            board_task::BoardHub::new(disk, metrics, shutdown.clone())
+            (board_task::BoardHub::new(disk, metrics, shutdown.clone()), None)
         }
     };
     tokio::spawn(delete_expired_boards(hub.clone(), config.retention, shutdown.clone()));
@@ -113,6 +113,10 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     });
 
     let mut server = HttpServer::new(move || {
+        // This runs on each worker thread as it starts; the first to start runs the subscription.
+        if let Some(fanout) = &fanout {
+            fanout.start_here();
+        }
         App::new()
             .wrap(web::security_headers())
             .app_data(state.clone())
