@@ -222,3 +222,45 @@ impl Fanout {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    #[test]
+    fn the_subscription_starts_once_and_again_on_the_next_worker_after_its_worker_stopped() {
+        // The node's main thread, where the connection is prepared (it spawns a task of its own).
+        let main = worker();
+        let _main = main.enter();
+        let metrics = Arc::new(Metrics::default());
+        // Nothing listens there: the subscription only tries to connect, which is all this needs.
+        let redis = Arc::new(
+            RedisLog::connect("redis://127.0.0.1:1/", "test", Duration::from_secs(60), metrics.clone()).unwrap(),
+        );
+        let hub = BoardHub::new(redis.clone(), metrics, CancellationToken::new());
+        let starter = Starter::new(redis, hub, CancellationToken::new()).unwrap();
+
+        let first = worker();
+        let tasks = first.block_on(async {
+            starter.start_here();
+            let one = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+            starter.start_here();
+            (one, tokio::runtime::Handle::current().metrics().num_alive_tasks())
+        });
+        assert_eq!(tasks, (1, 1), "a second worker starting does not start a second subscription");
+        assert!(starter.running.load(Ordering::Acquire));
+
+        drop(first);
+        assert!(!starter.running.load(Ordering::Acquire), "the subscription stopped with its worker");
+        let second = worker();
+        let started = second.block_on(async {
+            starter.start_here();
+            tokio::runtime::Handle::current().metrics().num_alive_tasks()
+        });
+        assert_eq!(started, 1, "the next worker to start runs it again");
+    }
+}
