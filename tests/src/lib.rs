@@ -211,12 +211,15 @@ impl Api {
         Ok((response.status().as_u16(), String::from_utf8_lossy(&body).into_owned()))
     }
 
-    /// One unlabelled value from the node's `/metrics` (say `minim_connections`).
-    pub async fn metric(&self, name: &str) -> anyhow::Result<u64> {
-        let (status, metrics) = self.get("/metrics").await?;
+    /// One value from the node's `/metrics` (a line `name value`, without labels); `None` if the
+    /// node does not report it.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<Option<f64>> {
+        let (status, body) = self.get("/metrics").await?;
         anyhow::ensure!(status == 200, "GET /metrics: {status}");
-        let line = metrics.lines().find(|l| l.split(' ').next() == Some(name)).ok_or_else(|| anyhow!("no {name}"))?;
-        Ok(line.rsplit(' ').next().expect("a line has a last word").parse()?)
+        Ok(body.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+            let (n, value) = line.rsplit_once(' ')?;
+            (n == name).then(|| value.parse().ok()).flatten()
+        }))
     }
 
     pub async fn create_board(&self, title: &str, settings: Settings) -> anyhow::Result<Created> {

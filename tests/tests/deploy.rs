@@ -3,6 +3,7 @@
 //! Everything goes through the proxy: a meeting whose sockets are spread over both nodes, then one
 //! node killed mid-meeting, which costs its clients a reconnect and nothing else.
 
+use anyhow::Context;
 use minim_shared::api::Links;
 use minim_shared::wire::{ClientMessage, ServerMessage};
 use minim_shared::{Board, Command, Phase, Private, Settings, TopicId, Viewer};
@@ -19,7 +20,8 @@ fn topic(i: usize) -> String {
 
 /// The open WebSockets of one node, from its own `/metrics`.
 async fn connections(node: &Server) -> anyhow::Result<u32> {
-    Ok(node.api().metric("minim_connections").await?.try_into()?)
+    let connections = node.api().metric("minim_connections").await?.context("no minim_connections")?;
+    Ok(connections as u32)
 }
 
 /// Whether the client's socket still works: a ping through it gets its pong.

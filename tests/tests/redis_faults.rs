@@ -90,9 +90,9 @@ async fn while_redis_is_down_commands_are_refused_and_when_it_is_back_nothing_wa
 
     // The outage is on the record of every node; with the data kept, nothing had to be restored.
     for node in &cluster.nodes {
-        let errors = metric(node, "minim_redis_errors_total").await?;
+        let errors = node.api().metric("minim_redis_errors_total").await?;
         assert!(errors.is_some_and(|n| n > 0.0), "{} counted the outage: {errors:?}", node.url);
-        assert_eq!(metric(node, "minim_boards_restored_total").await?, Some(0.0), "{}", node.url);
+        assert_eq!(node.api().metric("minim_boards_restored_total").await?, Some(0.0), "{}", node.url);
     }
     Ok(())
 }
@@ -164,7 +164,7 @@ async fn a_redis_that_comes_back_empty_is_refilled_from_the_live_board_and_no_cl
 
     let mut restored = 0.0;
     for node in &cluster.nodes {
-        restored += metric(node, "minim_boards_restored_total").await?.context("the restore counter exists")?;
+        restored += node.api().metric("minim_boards_restored_total").await?.context("the restore counter exists")?;
     }
     assert!(restored >= 1.0, "some node counted storing the board again");
     Ok(())
@@ -181,7 +181,8 @@ async fn an_event_nobody_announced_reaches_every_node_by_the_periodic_check_or_a
     let (p, mut participant) = cluster.enter(1, board, &created.links.participant, "Participant").await?;
     let head = facilitator.ok(Command::AddTopic { text: text("Announced as usual") }).await?;
     participant.sync_to(head).await?;
-    let repaired_before = metric(cluster.node(1), "minim_fanout_gaps_repaired_total").await?.context("gap counter")?;
+    let repaired_before =
+        cluster.node(1).api().metric("minim_fanout_gaps_repaired_total").await?.context("gap counter")?;
 
     // An event lands in the board's log, appended as a node would, but published to nobody.
     let topic = TopicId(facilitator.board.last_topic + 1);
@@ -223,7 +224,7 @@ async fn an_event_nobody_announced_reaches_every_node_by_the_periodic_check_or_a
         assert_eq!(event_seqs(&participant).rev().take(2).collect::<Vec<_>>(), vec![head, missed.seq], "in order");
         assert_eq!(participant.board.people.len(), 2 + round);
     }
-    let repaired = metric(cluster.node(1), "minim_fanout_gaps_repaired_total").await?.context("gap counter")?;
+    let repaired = cluster.node(1).api().metric("minim_fanout_gaps_repaired_total").await?.context("gap counter")?;
     assert!(repaired > repaired_before, "node B counted its repairs: {repaired_before} -> {repaired}");
 
     // Nothing came twice: one more command through node B, and everyone reads up to it.
@@ -246,7 +247,7 @@ async fn when_the_subscriptions_are_killed_mid_meeting_node_b_still_gets_every_e
     for node in &cluster.nodes {
         wait_for_metric(node, "minim_fanout_up", "1", |v| v == 1.0).await?;
     }
-    let repaired_before = metric(cluster.node(1), "minim_fanout_gaps_repaired_total").await?.unwrap_or(0.0);
+    let repaired_before = cluster.node(1).api().metric("minim_fanout_gaps_repaired_total").await?.unwrap_or(0.0);
 
     // Commands keep flowing through node A; a third of the way in, Redis drops every subscription.
     let mut killed = 0;
@@ -268,7 +269,7 @@ async fn when_the_subscriptions_are_killed_mid_meeting_node_b_still_gets_every_e
     assert_eq!(participant.board.people.len(), 2 + 16, "every join reached node B");
     assert_eq!(participant.board.topics.len(), 9, "every topic reached node B");
     wait_for_status(cluster.node(1), "/readyz", 200).await?;
-    let repaired = metric(cluster.node(1), "minim_fanout_gaps_repaired_total").await?.unwrap_or(0.0);
+    let repaired = cluster.node(1).api().metric("minim_fanout_gaps_repaired_total").await?.unwrap_or(0.0);
     println!("node B repaired {} gap(s) after losing its subscription", repaired - repaired_before);
 
     // The last event before a quiet spell: no later announcement will reveal that node B missed
@@ -317,7 +318,7 @@ async fn the_fanout_probe_reports_up_and_lag_and_recovers_after_the_subscription
     let deadline = Instant::now() + PATIENCE;
     let mut went_down = false;
     loop {
-        let up = metric(node, "minim_fanout_up").await?;
+        let up = node.api().metric("minim_fanout_up").await?;
         went_down |= up == Some(0.0);
         let resubscribed = subscribed_clients(&redis).await?.iter().any(|id| !old.contains(id));
         if up == Some(1.0) && resubscribed {
@@ -485,21 +486,11 @@ async fn kill_subscriptions(redis: &RedisServer) -> anyhow::Result<u64> {
     Ok(killed)
 }
 
-/// One value from the node's `/metrics` (a line `name value`, without labels).
-async fn metric(node: &Server, name: &str) -> anyhow::Result<Option<f64>> {
-    let (status, body) = node.api().get("/metrics").await?;
-    ensure!(status == 200, "{} /metrics answered {status}", node.url);
-    Ok(body.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (n, value) = line.rsplit_once(' ')?;
-        (n == name).then(|| value.parse().ok()).flatten()
-    }))
-}
-
 /// Polls a metric until `ok` holds; returns the value that satisfied it.
 async fn wait_for_metric(node: &Server, name: &str, what: &str, ok: impl Fn(f64) -> bool) -> anyhow::Result<f64> {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let value = metric(node, name).await?;
+        let value = node.api().metric(name).await?;
         if let Some(v) = value
             && ok(v)
         {
@@ -516,7 +507,7 @@ async fn wait_for_metric(node: &Server, name: &str, what: &str, ok: impl Fn(f64)
 async fn stays(node: &Server, name: &str, value: f64, period: Duration) -> anyhow::Result<()> {
     let until = Instant::now() + period;
     while Instant::now() < until {
-        let now = metric(node, name).await?;
+        let now = node.api().metric(name).await?;
         ensure!(now == Some(value), "{} {name} left {value}: {now:?}", node.url);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

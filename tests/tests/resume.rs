@@ -1,6 +1,7 @@
 //! Clients that drop away and come back: they receive exactly what they missed (or a snapshot
 //! when that is smaller), never a gap or a duplicate, and end with the same board as everyone.
 
+use anyhow::Context;
 use minim_shared::settings::{MAX_TOPIC_CHARS, MAX_TOPICS, MAX_TOPICS_PER_PERSON};
 use minim_shared::wire::ServerMessage;
 use minim_shared::{Command, Phase, Private, Settings, TopicId, Viewer};
@@ -94,8 +95,8 @@ async fn stalling_connection(addr: std::net::SocketAddr) -> anyhow::Result<tokio
 }
 
 /// The server's count of clients that fell behind and were resynced.
-async fn resynced(room: &TestBoard) -> anyhow::Result<u64> {
-    room.server.api().metric("minim_clients_resynced_total").await
+async fn resynced(room: &TestBoard) -> anyhow::Result<f64> {
+    room.server.api().metric("minim_clients_resynced_total").await?.context("no minim_clients_resynced_total")
 }
 
 #[actix_rt::test]
