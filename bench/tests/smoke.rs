@@ -55,9 +55,12 @@ async fn every_scenario_on_every_stack_delivers_each_event_exactly_once() {
         assert!(t.accepted > 0 && t.deliveries >= t.accepted, "{what}: {t:?}");
         assert!(t.latency.samples > 0 && t.latency.p50_ms > 0.0, "{what}: {t:?}");
         if o.scenario == "mini_m_hour" {
-            // Small rates: every step is sustained, so the last one is reported.
+            // Small rates: every step is sustained (on its first try, or its second on a bad
+            // moment of a busy CI machine), so the ladder reaches the last one and reports it.
             assert_eq!(o.extra["sustained"], true, "{what}: {}", o.extra);
-            assert_eq!(o.extra["steps"].as_array().map(Vec::len), Some(2), "{what}");
+            assert_eq!(o.offered_per_second, Some(200.0), "{what}: {}", o.extra);
+            let steps = o.extra["steps"].as_array().map_or(0, Vec::len);
+            assert!((2..=4).contains(&steps), "{what}: {}", o.extra);
         }
     }
 
