@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 const PERIODIC_CHECK: Duration = Duration::from_secs(5);
 /// Scheduling slack on a busy test machine, on top of a promised delay.
 const SLACK: Duration = Duration::from_millis(1_500);
+/// How long a node waits for Redis to answer a command before it counts as failed (the
+/// server's `RESPONSE_TIMEOUT`).
+const REDIS_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 /// "Right away": well under the periodic check, so only gap detection (or reading the log on
 /// subscribing again) can explain it.
 const RIGHT_AWAY: Duration = Duration::from_secs(2);
@@ -233,6 +236,61 @@ async fn an_event_nobody_announced_reaches_every_node_by_the_periodic_check_or_a
     assert_eq!(facilitator.board.view_for(Viewer::Public), participant.board.view_for(Viewer::Public));
     let fresh = Client::connect(&cluster.node(0).ws_url(board), &p.token, None).await?;
     assert_eq!(fresh.board, participant.board);
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn an_append_whose_answer_came_too_late_reaches_every_client_through_its_announcement() -> anyhow::Result<()> {
+    let redis = RedisServer::start().await?;
+    let cluster = Cluster::start(&redis, 2)?;
+    let created = cluster.create_board(0, Settings::default()).await?;
+    let board = &created.board;
+    let (_, mut facilitator) = cluster.enter(0, board, &created.links.facilitator, "Facilitator").await?;
+    let (_, mut beside) = cluster.enter(0, board, &created.links.participant, "On the same node").await?;
+    let (_, mut across) = cluster.enter(1, board, &created.links.participant, "On the other node").await?;
+    let head = facilitator.ok(Command::AddTopic { text: text("Before the pause") }).await?;
+    for client in [&mut beside, &mut across] {
+        client.sync_to(head).await?;
+    }
+    let repaired_before = cluster.node(0).api().metric("minim_fanout_gaps_repaired_total").await?;
+
+    // Redis holds every write for longer than a node waits for an answer, then carries it out:
+    // the node answers "unavailable", and the append lands (and is announced) afterwards.
+    let pause = REDIS_ANSWER_TIMEOUT + Duration::from_millis(700);
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("WRITE")
+        .query_async(&mut redis.connection().await?)
+        .await?;
+    let paused = Instant::now();
+    let answer = facilitator.send(Command::AddTopic { text: text("Answered too late") }).await?;
+    ensure!(matches!(&answer, Err(r) if r.code == ErrorCode::Unavailable), "the node gave up waiting: {answer:?}");
+
+    // Everyone gets it soon after the pause, the author's own node included: the node hears its
+    // own announcement and sees its board does not hold that event yet.
+    let landed = head.next();
+    for (who, client) in [("the author", &mut facilitator), ("beside", &mut beside), ("across", &mut across)] {
+        let took = arrival(client, landed, paused).await?;
+        println!("{who} got the late append {took:?} after the pause began");
+        ensure!(took < pause + RIGHT_AWAY, "{who} got the late append only after {took:?}");
+        ensure!(
+            client.board.topics.values().any(|t| t.text.as_ref().map(Private::as_str) == Some("Answered too late"))
+        );
+    }
+    // Through the announcement, not the periodic check of the log (which counts a repair).
+    let repaired = cluster.node(0).api().metric("minim_fanout_gaps_repaired_total").await?;
+    ensure!(
+        repaired == repaired_before,
+        "node A found the event by reading the log: {repaired_before:?} -> {repaired:?}"
+    );
+    ensure!(stored_log(&redis, board).await?.len() as u64 == landed.0, "stored once");
+
+    // And the board carries on from there.
+    let next = facilitator.ok(Command::AddTopic { text: text("After the pause") }).await?;
+    ensure!(next == landed.next());
+    across.sync_to(next).await?;
+    ensure!(across.board.view_for(Viewer::Public) == facilitator.board.view_for(Viewer::Public));
     Ok(())
 }
 
