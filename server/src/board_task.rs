@@ -170,6 +170,32 @@ pub struct BoardHandle {
     tx: mpsc::Sender<Request>,
     /// Which task of this board this is (a board may be stopped and started again).
     generation: u64,
+    /// Where the task is in the board's history.
+    position: Arc<Position>,
+}
+
+/// A board task's epoch and head, mirrored for the fan-out: a node hears its own appends from
+/// Redis too, and this lets it drop those its board holds already without waking the task.
+/// Only the task writes it, with what it holds, so a reader may find it behind the task (the
+/// announcement then goes to the task, which drops what it has), never ahead. One lock for both,
+/// so that nobody reads a new epoch with the old history's head.
+struct Position(std::sync::Mutex<(Epoch, Seq)>);
+
+impl Default for Position {
+    /// A task that has not loaded its board yet holds nothing.
+    fn default() -> Position {
+        Position(std::sync::Mutex::new((Epoch::EMBEDDED, Seq::ZERO)))
+    }
+}
+
+impl Position {
+    fn get(&self) -> (Epoch, Seq) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set(&self, epoch: Epoch, seq: Seq) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = (epoch, seq);
+    }
 }
 
 impl BoardHandle {
@@ -214,6 +240,18 @@ impl BoardHandle {
     pub fn is_alive(&self) -> bool {
         !self.tx.is_closed()
     }
+
+    /// Whether the task holds the board's history in `epoch` up to `head` already.
+    pub fn holds(&self, epoch: Epoch, head: Seq) -> bool {
+        let (ours, seq) = self.position.get();
+        ours == epoch && head <= seq
+    }
+
+    /// Hands another node's append to the task. `false` if it could not be queued; the task then
+    /// finds the gap by sequence number or at its next check.
+    pub fn published(&self, epoch: Epoch, events: Vec<Sequenced>) -> bool {
+        self.tx.try_send(Request::Published { epoch, events }).is_ok()
+    }
 }
 
 /// The registry of live board tasks.
@@ -247,9 +285,9 @@ impl BoardHub {
         }
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
         let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let handle = BoardHandle { tx, generation };
+        let handle = BoardHandle { tx, generation, position: Arc::default() };
         tasks.insert(board.clone(), handle.clone());
-        let task = BoardTask::new(board.clone(), generation, self.clone(), rx);
+        let task = BoardTask::new(board.clone(), generation, handle.position.clone(), self.clone(), rx);
         tokio::spawn(task.run());
         handle
     }
@@ -281,17 +319,10 @@ impl BoardHub {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Whether the board has a task on this node.
-    pub fn is_live(&self, board: &BoardId) -> bool {
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(board).is_some_and(BoardHandle::is_alive)
-    }
-
-    /// Hands another node's append to the board's task, if the board is live here (a board that
-    /// is not live loads the log when it starts). `false` if it could not be queued; the task
-    /// then finds the gap by sequence number or at its next check.
-    pub fn published(&self, board: &BoardId, epoch: Epoch, events: Vec<Sequenced>) -> bool {
-        let handle = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(board).cloned();
-        handle.is_none_or(|h| h.tx.try_send(Request::Published { epoch, events }).is_ok())
+    /// The board's task, if it is live on this node (a board that is not loads the log when it
+    /// starts, so announcements for it can be dropped).
+    pub fn live(&self, board: &BoardId) -> Option<BoardHandle> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(board).filter(|h| h.is_alive()).cloned()
     }
 
     /// Deletes the boards whose last change is longer ago than `retention`, for a store that does
@@ -333,6 +364,8 @@ impl BoardHub {
 struct BoardTask {
     id: BoardId,
     generation: u64,
+    /// The epoch and head, as the handles see them (kept up to date by `publish_position`).
+    position: Arc<Position>,
     hub: Arc<BoardHub>,
     rx: mpsc::Receiver<Request>,
     /// Filled by `load`.
@@ -358,10 +391,17 @@ struct BoardTask {
 }
 
 impl BoardTask {
-    fn new(id: BoardId, generation: u64, hub: Arc<BoardHub>, rx: mpsc::Receiver<Request>) -> BoardTask {
+    fn new(
+        id: BoardId,
+        generation: u64,
+        position: Arc<Position>,
+        hub: Arc<BoardHub>,
+        rx: mpsc::Receiver<Request>,
+    ) -> BoardTask {
         BoardTask {
             id,
             generation,
+            position,
             hub,
             rx,
             meta: None,
@@ -436,6 +476,8 @@ impl BoardTask {
             if !self.subscribers.is_empty() {
                 idle_since = tokio::time::Instant::now();
             }
+            // Whatever changed the epoch or the history (a reload, storing the board again).
+            self.publish_position();
         }
         self.stop(|| BoardError::Gone).await;
     }
@@ -466,6 +508,7 @@ impl BoardTask {
         self.last_change = now.checked_sub(stored.changed_ago).unwrap_or(now);
         self.board = Board::replay(&stored.events);
         self.events = stored.events;
+        self.publish_position();
         Ok(self.board.created)
     }
 
@@ -728,6 +771,13 @@ impl BoardTask {
             self.presence_changed();
         }
         self.events.extend(events);
+        // At once, not at the end of the turn: the announcement of an append may arrive while
+        // the task is still busy with the command that made it.
+        self.publish_position();
+    }
+
+    fn publish_position(&self) {
+        self.position.set(self.epoch, self.board.seq);
     }
 
     fn fan_out(&mut self, events: &[Sequenced]) {

@@ -201,16 +201,24 @@ impl Fanout {
         Ok(receivers)
     }
 
-    /// Hands an announcement to the board's task, if the board is live here.
+    /// Hands an announcement to the board's task, if the board is live here and does not hold
+    /// it yet. Most of a node's own appends come back after its board recorded them; those are
+    /// dropped here, unread. One whose answer never came (Redis answered too late) is not, and
+    /// the board learns from it what it appended.
     fn route(&self, board: minim_shared::BoardId, payload: &[u8]) {
         let metrics = self.hub.metrics();
         Metrics::add(&metrics.fanout_messages, 1);
-        if !self.hub.is_live(&board) {
-            return;
-        }
-        match serde_json::from_slice::<Published>(payload) {
-            Ok(Published { epoch, events }) => {
-                if !self.hub.published(&board, epoch, events) {
+        let Some(handle) = self.hub.live(&board) else { return };
+        let news = serde_json::from_slice::<Published>(payload).and_then(|announced| {
+            if announced.head.is_some_and(|head| handle.holds(announced.epoch, head)) {
+                return Ok(None);
+            }
+            Ok(Some((announced.epoch, announced.events()?)))
+        });
+        match news {
+            Ok(None) => {}
+            Ok(Some((epoch, events))) => {
+                if !handle.published(epoch, events) {
                     tracing::debug!(board = %board, "board busy; it will find the announcement in the log");
                 }
             }

@@ -7,7 +7,7 @@
 //! <prefix>:{<board id>}:epoch    the board's epoch in this Redis (see `super::Epoch`)
 //! <prefix>:{<board id>}:events   a list of JSON `Sequenced` events; index i holds seq i + 1
 //! <prefix>:{<board id>}:deleted  a deleted board's tombstone (no content), for the retention period
-//! <prefix>:fanout:<board id>     pub/sub channel: `{"epoch":"…","events":[…]}` per append
+//! <prefix>:fanout:<board id>     pub/sub channel: `{"epoch":"…","head":N,"events":[…]}` per append
 //! ```
 //! The braces are a Redis Cluster hash tag: a board's keys hash to the same slot, so the scripts
 //! below (which touch all three) and the `MULTI`s in `load` and `read_after` work on a cluster.
@@ -103,7 +103,7 @@ head = redis.call('RPUSH', KEYS[3], unpack(ARGV, 5))
 for i = 1, 3 do
   redis.call('PEXPIRE', KEYS[i], ARGV[3])
 end
-redis.call('PUBLISH', ARGV[4], '{"epoch":"' .. ARGV[1] .. '","events":[' .. table.concat(ARGV, ',', 5) .. ']}')
+redis.call('PUBLISH', ARGV[4], '{"epoch":"' .. ARGV[1] .. '","head":' .. head .. ',"events":[' .. table.concat(ARGV, ',', 5) .. ']}')
 return {1, head}
 "#;
 
@@ -117,11 +117,23 @@ redis.call('PUBLISH', ARGV[2], '{"epoch":"0000000000000000","events":[]}')
 return 1
 "#;
 
-/// What the scripts publish on a board's channel.
+/// What the scripts publish on a board's channel. The events are left unread until a board
+/// needs them: a node hears its own appends too, and its boards hold those already.
 #[derive(Debug, Deserialize)]
-pub struct Published {
+pub struct Published<'a> {
     pub epoch: Epoch,
-    pub events: Vec<Sequenced>,
+    /// The board's head after an append; absent from the announcements of a new or deleted
+    /// board, which carry no events.
+    #[serde(default)]
+    pub head: Option<Seq>,
+    #[serde(borrow)]
+    events: &'a serde_json::value::RawValue,
+}
+
+impl Published<'_> {
+    pub fn events(&self) -> serde_json::Result<Vec<Sequenced>> {
+        serde_json::from_str(self.events.get())
+    }
 }
 
 /// The Redis store: a self-reconnecting connection, the key prefix and the retention period.
@@ -567,24 +579,24 @@ mod tests {
         let mut pubsub = redis::Client::open(redis.url.as_str()).unwrap().get_async_pubsub().await.unwrap();
         pubsub.psubscribe(log.fanout_pattern()).await.unwrap();
         let mut messages = pubsub.into_on_message();
+        // What was announced: on which board, in which epoch, the head after it, and the events.
         let mut next = async || {
             let message = tokio::time::timeout(Duration::from_secs(5), messages.next()).await.unwrap().unwrap();
             let board = log.board_of_channel(message.get_channel_name()).expect("a board's channel");
-            (board, serde_json::from_slice::<Published>(message.get_payload_bytes()).unwrap())
+            let published: Published = serde_json::from_slice(message.get_payload_bytes()).unwrap();
+            (board, published.epoch, published.head, published.events().unwrap())
         };
 
         let epoch = log.create(&board(), &meta(), &[event(1)]).await.unwrap();
-        let (on, created) = next().await;
-        assert_eq!((on, created.epoch, created.events), (board(), epoch, vec![]));
+        assert_eq!(next().await, (board(), epoch, None, vec![]));
 
         log.append(&board(), epoch, Seq(1), &[event(2), event(3)]).await.unwrap();
-        let (on, appended) = next().await;
-        assert_eq!((on, appended.epoch, appended.events), (board(), epoch, vec![event(2), event(3)]));
+        assert_eq!(next().await, (board(), epoch, Some(Seq(3)), vec![event(2), event(3)]));
 
         // A refused append announces nothing: the next announcement is the next accepted one.
         assert!(log.append(&board(), epoch, Seq(1), &[event(2)]).await.is_err());
         log.append(&board(), epoch, Seq(3), &[event(4)]).await.unwrap();
-        assert_eq!(next().await.1.events, vec![event(4)]);
+        assert_eq!(next().await, (board(), epoch, Some(Seq(4)), vec![event(4)]));
     }
 
     #[tokio::test]
