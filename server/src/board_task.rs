@@ -730,6 +730,7 @@ impl BoardTask {
         tracing::warn!(board = %self.id, ours, theirs, "this node's copy differs from the store's; resyncing its clients");
         self.board = Board::replay(&stored.events);
         self.events = stored.events;
+        self.publish_position();
         self.resync_all();
         Ok(true)
     }

@@ -119,7 +119,7 @@ return 1
 
 /// What the scripts publish on a board's channel. The events are left unread until a board
 /// needs them: a node hears its own appends too, and its boards hold those already.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct Published<'a> {
     pub epoch: Epoch,
     /// The board's head after an append; absent from the announcements of a new or deleted
@@ -133,6 +133,17 @@ pub struct Published<'a> {
 impl Published<'_> {
     pub fn events(&self) -> serde_json::Result<Vec<Sequenced>> {
         serde_json::from_str(self.events.get())
+    }
+}
+
+/// The events unread are board content as raw JSON: only their size is shown.
+impl std::fmt::Debug for Published<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Published")
+            .field("epoch", &self.epoch)
+            .field("head", &self.head)
+            .field("events_bytes", &self.events.get().len())
+            .finish()
     }
 }
 
@@ -597,6 +608,17 @@ mod tests {
         assert!(log.append(&board(), epoch, Seq(1), &[event(2)]).await.is_err());
         log.append(&board(), epoch, Seq(3), &[event(4)]).await.unwrap();
         assert_eq!(next().await, (board(), epoch, Some(Seq(4)), vec![event(4)]));
+    }
+
+    #[test]
+    fn an_announcement_shows_no_content_in_debug() {
+        let payload = r#"{"epoch":"00000000000000ab","head":3,"events":[{"seq":3,"event":{"type":"topic_added","text":"My boss"}}]}"#;
+        let announced: Published = serde_json::from_str(payload).unwrap();
+        let shown = format!("{announced:?}");
+        assert!(!shown.contains("My boss"), "{shown}");
+        for part in ["Epoch(00000000000000ab)", "Some(Seq(3))", "events_bytes"] {
+            assert!(shown.contains(part), "{shown}");
+        }
     }
 
     #[tokio::test]
