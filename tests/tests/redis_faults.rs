@@ -252,7 +252,8 @@ async fn an_append_whose_answer_came_too_late_reaches_every_client_through_its_a
     for client in [&mut beside, &mut across] {
         client.sync_to(head).await?;
     }
-    let repaired_before = cluster.node(0).api().metric("minim_fanout_gaps_repaired_total").await?;
+    let repaired_before =
+        cluster.node(0).api().metric("minim_fanout_gaps_repaired_total").await?.context("gap counter")?;
 
     // Redis holds every write for longer than a node waits for an answer, then carries it out:
     // the node answers "unavailable", and the append lands (and is announced) afterwards.
@@ -275,15 +276,13 @@ async fn an_append_whose_answer_came_too_late_reaches_every_client_through_its_a
         println!("{who} got the late append {took:?} after the pause began");
         ensure!(took < pause + RIGHT_AWAY, "{who} got the late append only after {took:?}");
         ensure!(
-            client.board.topics.values().any(|t| t.text.as_ref().map(Private::as_str) == Some("Answered too late"))
+            client.board.topics.values().any(|t| t.text.as_ref().map(Private::as_str) == Some("Answered too late")),
+            "{who} has the late topic"
         );
     }
     // Through the announcement, not the periodic check of the log (which counts a repair).
-    let repaired = cluster.node(0).api().metric("minim_fanout_gaps_repaired_total").await?;
-    ensure!(
-        repaired == repaired_before,
-        "node A found the event by reading the log: {repaired_before:?} -> {repaired:?}"
-    );
+    let repaired = cluster.node(0).api().metric("minim_fanout_gaps_repaired_total").await?.context("gap counter")?;
+    ensure!(repaired == repaired_before, "node A found the event by reading the log: {repaired_before} -> {repaired}");
     ensure!(stored_log(&redis, board).await?.len() as u64 == landed.0, "stored once");
 
     // And the board carries on from there.
