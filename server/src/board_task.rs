@@ -21,10 +21,11 @@
 use crate::auth::key_hash;
 use crate::clock;
 use crate::metrics::Metrics;
+use crate::outbox::Answers;
 use crate::store::{BoardMeta, Epoch, EventLog, StoreError, StoredBoard};
 use bytestring::ByteString;
 use minim_shared::api::{Grant, LinkKey};
-use minim_shared::wire::{ErrorCode, Identity, PROTOCOL_VERSION, ServerMessage};
+use minim_shared::wire::{ErrorCode, Identity, PROTOCOL_VERSION, RequestId, ServerMessage};
 use minim_shared::{Actor, Board, BoardId, Command, PersonId, Private, Rejection, Seq, Sequenced, Viewer, decide};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -124,11 +125,49 @@ pub struct Admitted {
     pub person: Option<PersonId>,
 }
 
+/// Where a command's outcome goes.
+enum Reply {
+    /// To a caller awaiting it.
+    Caller(oneshot::Sender<Result<Seq, BoardError>>),
+    /// To the client that sent it.
+    Client(ClientReply),
+}
+
+/// A client's command's way back: its `accepted` or `rejected` goes to the connection's writer,
+/// behind the events the board queued for it, without waking its session.
+pub struct ClientReply {
+    pub id: RequestId,
+    pub conn: ConnId,
+    pub answers: Answers,
+}
+
+impl Reply {
+    fn send(self, kind: &'static str, result: Result<Seq, BoardError>, metrics: &Metrics) {
+        let client = match self {
+            Reply::Caller(tx) => return drop(tx.send(result)),
+            Reply::Client(client) => client,
+        };
+        let answer = match result {
+            Ok(seq) => {
+                Metrics::add(&metrics.commands_accepted, 1);
+                ServerMessage::Accepted { id: client.id, seq }
+            }
+            Err(e) => {
+                let (code, message) = wire_error(&e);
+                metrics.rejected(code);
+                tracing::debug!(conn = client.conn, command = kind, code = ?code, "command rejected");
+                ServerMessage::Rejected { id: client.id, code, message }
+            }
+        };
+        client.answers.send(&answer);
+    }
+}
+
 enum Request {
     Execute {
         actor: Actor,
         command: Command,
-        reply: oneshot::Sender<Result<Seq, BoardError>>,
+        reply: Reply,
     },
     Join {
         key: LinkKey,
@@ -209,7 +248,7 @@ impl BoardHandle {
     }
 
     pub async fn execute(&self, actor: Actor, command: Command) -> Result<Seq, BoardError> {
-        self.ask(|reply| Request::Execute { actor, command, reply }).await
+        self.ask(|reply| Request::Execute { actor, command, reply: Reply::Caller(reply) }).await
     }
 
     pub async fn join(&self, key: LinkKey, name: Option<Private>) -> Result<Admitted, BoardError> {
@@ -305,6 +344,25 @@ impl BoardHub {
             }
         }
         Err(BoardError::Unavailable)
+    }
+
+    /// Hands a client's command to the board, which answers through `reply`; waits only while the
+    /// board's queue is full. Retries on a task that stopped meanwhile, as [`BoardHub::with_board`].
+    pub async fn submit(self: &Arc<Self>, board: &BoardId, actor: Actor, command: Command, reply: ClientReply) {
+        let kind = command.kind();
+        let mut request = Request::Execute { actor, command, reply: Reply::Client(reply) };
+        for _ in 0..3 {
+            match self.handle(board).tx.send(request).await {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(back)) => request = back,
+            }
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+        }
+        if let Request::Execute { reply, .. } = request {
+            reply.send(kind, Err(BoardError::Unavailable), &self.metrics);
+        }
     }
 
     /// Tells a live board that a connection left (a stopped board has no subscribers anyway).
@@ -488,7 +546,14 @@ impl BoardTask {
         self.rx.close();
         while let Some(request) = self.rx.recv().await {
             match request {
-                Request::Execute { reply, .. } => drop(reply.send(Err(error()))),
+                // A client's command goes to the board's next task, as a caller would retry it (a
+                // board that was deleted or not found answers that there).
+                Request::Execute { actor, command, reply: Reply::Client(client) }
+                    if matches!(error(), BoardError::Gone) && !self.hub.shutdown.is_cancelled() =>
+                {
+                    self.hub.submit(&self.id, actor, command, client).await;
+                }
+                Request::Execute { command, reply, .. } => reply.send(command.kind(), Err(error()), &self.hub.metrics),
                 Request::Join { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Subscribe { reply, .. } => drop(reply.send(Err(error()))),
                 Request::Grant { reply, .. } => drop(reply.send(Err(error()))),
@@ -515,8 +580,9 @@ impl BoardTask {
     async fn handle(&mut self, request: Request) {
         match request {
             Request::Execute { actor, command, reply } => {
+                let kind = command.kind();
                 let result = self.execute(actor, command).await;
-                let _ = reply.send(result);
+                reply.send(kind, result, &self.hub.metrics);
             }
             Request::Join { key, name, reply } => {
                 let result = self.join(key, name).await;
@@ -1171,6 +1237,43 @@ mod tests {
         handle.subscribe(Subscriber { conn: 3, identity, tx }, Some(slow.seq)).await.unwrap();
         fold_queued(&mut slow, &mut rx);
         assert_eq!(slow, fast);
+    }
+
+    #[tokio::test]
+    async fn a_client_command_is_answered_after_its_events_and_one_queued_at_a_stopping_task_by_the_next() {
+        let (_dir, hub, id, facilitator) = board_with_facilitator().await;
+        let me = Identity::Person { person: facilitator, role: Role::Facilitator };
+        let (tx, mut events) = mpsc::channel(OUTBOUND_QUEUE);
+        hub.handle(&id).subscribe(Subscriber { conn: 1, identity: me, tx }, None).await.unwrap();
+        while events.try_recv().is_ok() {}
+        let (answers, mut answered) = Answers::channel();
+        let submit = |request: RequestId, command: Command| {
+            let reply = ClientReply { id: request, conn: 1, answers: answers.clone() };
+            hub.submit(&id, Actor::Person(facilitator), command, reply)
+        };
+        let answer = |out: Outbound| serde_json::from_str::<ServerMessage>(&out.text).unwrap();
+
+        // Accepted, once its event is queued for the client.
+        submit(1, Command::AddTopic { text: Private::new("a topic") }).await;
+        let ServerMessage::Accepted { id: 1, seq } = answer(answered.recv().await.unwrap()) else { panic!() };
+        assert!(matches!(answer(events.try_recv().unwrap()), ServerMessage::Event(e) if e.seq == seq));
+        // Refused by the rules: a vote for a topic that does not exist.
+        submit(2, Command::PlaceVote { topic: minim_shared::TopicId(999) }).await;
+        assert!(matches!(answer(answered.recv().await.unwrap()), ServerMessage::Rejected { id: 2, .. }));
+
+        // Two commands queued behind the one that deletes the board: its task stops after the
+        // delete, and they are answered by the next task, which finds the board deleted (not
+        // "unavailable", and not lost).
+        submit(3, Command::DeleteBoard).await;
+        submit(4, Command::AddTopic { text: Private::new("too late") }).await;
+        submit(5, Command::AddTopic { text: Private::new("later still") }).await;
+        assert!(matches!(answer(answered.recv().await.unwrap()), ServerMessage::Accepted { id: 3, .. }));
+        for expected in [4, 5] {
+            match answer(answered.recv().await.unwrap()) {
+                ServerMessage::Rejected { id, code, .. } => assert_eq!((id, code), (expected, ErrorCode::BoardDeleted)),
+                other => panic!("command {expected} answered {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]

@@ -1,16 +1,17 @@
 //! What one WebSocket connection writes, and in which order.
 //!
-//! Two sources feed a connection: its board's queue ([`Outbound`]: events, snapshots, presence)
-//! and its session, which answers commands, reports errors, pings and closes through actix-ws.
-//! [`Outbox`] is the response body that merges them. actix's connection writer polls it and
-//! reads the board's queue itself, so an event goes from the board task to the socket in one hop:
-//! the session task is not woken for it.
+//! Three sources feed a connection: its board's queue ([`Outbound`]: events, snapshots,
+//! presence), the board's answers to its commands ([`Answers`]), and its session, which reports
+//! errors, pings and closes through actix-ws. [`Outbox`] is the response body that merges them.
+//! actix's connection writer polls it and reads the board's queue and answers itself, so an event
+//! or an answer goes from the board task to the socket in one hop: the session task is not woken
+//! for it, and a command's events and its answer to the author usually leave in one write.
 //!
 //! The order a client relies on: a command's answer comes after the events the board queued
-//! before answering. The board queues them before it answers the session, and the session sends
-//! the answer only then, so whenever the writer holds an answer, the events before it are already
-//! in the board's queue. The writer takes the session's messages first and the board's queue
-//! after, and writes them in the opposite order: the events, then the session's messages.
+//! before answering. The board queues them before it answers, so whenever the writer holds an
+//! answer, the events before it are already in the board's queue. The writer takes the session's
+//! messages and the answers first and the board's queue after, and writes them in the opposite
+//! order: the events, then the answers, then the session's messages.
 //!
 //! A board drops a connection whose queue is full (the client fell behind). The writer writes what
 //! was queued, records the last sequence number written, and tells the session through [`Feed`],
@@ -22,6 +23,7 @@ use actix_http::ws::{Codec, Message};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::web::{Bytes, BytesMut};
 use minim_shared::Seq;
+use minim_shared::wire::ServerMessage;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -31,7 +33,27 @@ use tokio::sync::{Notify, mpsc};
 /// The session's handle on its connection's writer.
 pub struct Feed {
     queues: mpsc::UnboundedSender<mpsc::Receiver<Outbound>>,
+    answers: Answers,
     shared: Rc<Shared>,
+}
+
+/// Where a board sends its answers to one connection's commands (`accepted`, `rejected`). Not
+/// bounded: a connection has at most the commands its rate limit lets in waiting for answers.
+#[derive(Clone)]
+pub struct Answers(mpsc::UnboundedSender<Outbound>);
+
+impl Answers {
+    /// Queues an answer; one for a connection that has closed is dropped.
+    pub fn send(&self, answer: &ServerMessage) {
+        let _ = self.0.send(Outbound::message(answer));
+    }
+
+    /// Answers read from the other end, for tests of the board without a connection.
+    #[cfg(test)]
+    pub fn channel() -> (Answers, mpsc::UnboundedReceiver<Outbound>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Answers(tx), rx)
+    }
 }
 
 /// The response body of a WebSocket connection: the session's messages (actix-ws's body) and the
@@ -43,9 +65,12 @@ pub struct Outbox {
     /// board dropped it, until the session hands over the next.
     events: Option<mpsc::Receiver<Outbound>>,
     queues: mpsc::UnboundedReceiver<mpsc::Receiver<Outbound>>,
+    answers: mpsc::UnboundedReceiver<Outbound>,
     shared: Rc<Shared>,
     codec: Codec,
     buf: BytesMut,
+    /// The answers taken in one poll, framed, until the events before them are in `buf`.
+    answered: BytesMut,
 }
 
 /// What the writer tells the session. Both run on the connection's worker thread.
@@ -59,16 +84,30 @@ struct Shared {
 /// Wraps actix-ws's response body, `session`, into the body that also writes the board's queue.
 pub fn outbox(session: BoxBody) -> (Outbox, Feed) {
     let (queues_tx, queues) = mpsc::unbounded_channel();
+    let (answers_tx, answers) = mpsc::unbounded_channel();
     let shared = Rc::new(Shared { written: Cell::new(None), dropped: Notify::new() });
-    let outbox =
-        Outbox { session, events: None, queues, shared: Rc::clone(&shared), codec: Codec::new(), buf: BytesMut::new() };
-    (outbox, Feed { queues: queues_tx, shared })
+    let outbox = Outbox {
+        session,
+        events: None,
+        queues,
+        answers,
+        shared: Rc::clone(&shared),
+        codec: Codec::new(),
+        buf: BytesMut::new(),
+        answered: BytesMut::new(),
+    };
+    (outbox, Feed { queues: queues_tx, answers: Answers(answers_tx), shared })
 }
 
 impl Feed {
     /// The last sequence number the client was sent, or the one it said it had.
     pub fn written(&self) -> Option<Seq> {
         self.shared.written.get()
+    }
+
+    /// Where the board answers this connection's commands.
+    pub fn answers(&self) -> Answers {
+        self.answers.clone()
     }
 
     /// Where the client starts: the sequence number its hello said it had folded.
@@ -99,7 +138,8 @@ impl MessageBody for Outbox {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.get_mut();
-        // The session's messages are taken first and written last (see the module's comment).
+        // The session's messages and the answers are taken first and written last (see the
+        // module's comment).
         let said = match this.session.as_pin_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(bytes))) => Some(bytes),
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
@@ -107,6 +147,9 @@ impl MessageBody for Outbox {
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => None,
         };
+        while let Poll::Ready(Some(answer)) = this.answers.poll_recv(cx) {
+            this.codec.encode(Message::Text(answer.text), &mut this.answered)?;
+        }
         while let Poll::Ready(Some(queue)) = this.queues.poll_recv(cx) {
             this.events = Some(queue);
         }
@@ -128,6 +171,10 @@ impl MessageBody for Outbox {
                 }
             }
         }
+        if !this.answered.is_empty() {
+            this.buf.extend_from_slice(&this.answered);
+            this.answered.clear();
+        }
         match said {
             Some(said) if this.buf.is_empty() => return Poll::Ready(Some(Ok(said))),
             Some(said) => this.buf.extend_from_slice(&said),
@@ -145,7 +192,6 @@ impl MessageBody for Outbox {
 mod tests {
     use super::*;
     use crate::board_task::OUTBOUND_QUEUE;
-    use minim_shared::wire::ServerMessage;
     use std::future::poll_fn;
 
     /// A session's side as actix-ws gives it: a channel of already framed bytes.
@@ -207,6 +253,30 @@ mod tests {
         board.try_send(Outbound::message(&ServerMessage::Presence { connected: vec![] })).unwrap();
         assert!(written_now(&mut outbox).await.is_some());
         assert_eq!(feed.written(), Some(Seq(2)));
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_written_after_the_events_queued_before_it_and_in_the_same_write() {
+        let (session, mut outbox, feed, board) = following();
+        let answers = feed.answers();
+        let accepted = |id| ServerMessage::Accepted { id, seq: Seq(id) };
+        let text = |msg: &ServerMessage| Outbound::message(msg).text.to_string();
+        // The board queues a command's event, then answers it; the session reports an error meanwhile.
+        board.try_send(event(1)).unwrap();
+        answers.send(&accepted(1));
+        session.send(text_frame("error")).unwrap();
+        let first = written_now(&mut outbox).await.unwrap();
+        assert_eq!(first, frames(&["event 1", &text(&accepted(1)), "error"]));
+        // Answers alone are written too, in the order they were given.
+        answers.send(&accepted(2));
+        answers.send(&accepted(3));
+        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&[&text(&accepted(2)), &text(&accepted(3))]));
+        assert_eq!(written_now(&mut outbox).await, None, "nothing left");
+        // An event queued after an answer, but before the writer woke, goes out with the events
+        // ahead of it: the promise is only that the events before an answer are written first.
+        answers.send(&accepted(4));
+        board.try_send(event(5)).unwrap();
+        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 5", &text(&accepted(4))]));
     }
 
     #[tokio::test]

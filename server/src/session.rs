@@ -1,10 +1,11 @@
 //! One WebSocket connection: hello and token check, then a single loop over the client's frames,
 //! a heartbeat and shutdown. The board's events do not pass through here: the connection's
 //! writer reads the board's queue itself ([`crate::outbox`]), and the session only subscribes
-//! (again, when the board dropped a client that fell behind).
+//! (again, when the board dropped a client that fell behind). Nor do the answers to commands: the
+//! session hands each command to the board and reads on; the board answers through the writer.
 
 use crate::auth::Tokens;
-use crate::board_task::{BoardError, BoardHub, ConnId, OUTBOUND_QUEUE, Outbound, Subscriber, wire_error};
+use crate::board_task::{BoardError, BoardHub, ClientReply, ConnId, OUTBOUND_QUEUE, Outbound, Subscriber, wire_error};
 use crate::clock;
 use crate::outbox::Feed;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
@@ -316,32 +317,11 @@ impl Connection {
             }
             ClientMessage::Ping { id } => self.send(&ServerMessage::Pong { id, server_time: clock::now() }).await,
             ClientMessage::Command { id, command } => {
-                let kind = command.kind();
-                let result = self
-                    .ctx
-                    .hub
-                    .with_board(&self.ctx.board, |board| {
-                        let command = command.clone();
-                        async move { board.execute(actor, command).await }
-                    })
-                    .await;
-                // The board queued this command's events for us before answering, and the writer
-                // writes them before this answer: a client has the events when it learns they
-                // were accepted.
-                let metrics = self.ctx.hub.metrics();
-                let answer = match result {
-                    Ok(seq) => {
-                        crate::metrics::Metrics::add(&metrics.commands_accepted, 1);
-                        ServerMessage::Accepted { id, seq }
-                    }
-                    Err(e) => {
-                        let (code, message) = wire_error(&e);
-                        metrics.rejected(code);
-                        tracing::debug!(conn = self.conn, command = kind, code = ?code, "command rejected");
-                        ServerMessage::Rejected { id, code, message }
-                    }
-                };
-                self.send(&answer).await
+                // The board answers the writer directly, behind the command's events (a client has
+                // the events when it learns they were accepted); this session is not woken for it.
+                let reply = ClientReply { id, conn: self.conn, answers: self.feed.answers() };
+                self.ctx.hub.submit(&self.ctx.board, actor, command, reply).await;
+                Ok(())
             }
         }
     }
