@@ -547,7 +547,8 @@ impl BoardTask {
         while let Some(request) = self.rx.recv().await {
             match request {
                 // A client's command goes to the board's next task, as a caller would retry it (a
-                // board that was deleted or not found answers that there).
+                // board that was deleted or not found answers that there). A command the same
+                // session sent after this queue closed may reach that task first.
                 Request::Execute { actor, command, reply: Reply::Client(client) }
                     if matches!(error(), BoardError::Gone) && !self.hub.shutdown.is_cancelled() =>
                 {
