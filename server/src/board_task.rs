@@ -1247,6 +1247,7 @@ mod tests {
         let (tx, mut events) = mpsc::channel(OUTBOUND_QUEUE);
         hub.handle(&id).subscribe(Subscriber { conn: 1, identity: me, tx }, None).await.unwrap();
         while events.try_recv().is_ok() {}
+        use futures_util::StreamExt;
         let (answers, mut answered) = Answers::channel();
         let submit = |request: RequestId, command: Command| {
             let reply = ClientReply { id: request, conn: 1, answers: answers.clone() };
@@ -1256,11 +1257,11 @@ mod tests {
 
         // Accepted, once its event is queued for the client.
         submit(1, Command::AddTopic { text: Private::new("a topic") }).await;
-        let ServerMessage::Accepted { id: 1, seq } = answer(answered.recv().await.unwrap()) else { panic!() };
+        let ServerMessage::Accepted { id: 1, seq } = answer(answered.next().await.unwrap()) else { panic!() };
         assert!(matches!(answer(events.try_recv().unwrap()), ServerMessage::Event(e) if e.seq == seq));
         // Refused by the rules: a vote for a topic that does not exist.
         submit(2, Command::PlaceVote { topic: minim_shared::TopicId(999) }).await;
-        assert!(matches!(answer(answered.recv().await.unwrap()), ServerMessage::Rejected { id: 2, .. }));
+        assert!(matches!(answer(answered.next().await.unwrap()), ServerMessage::Rejected { id: 2, .. }));
 
         // Two commands queued behind the one that deletes the board: its task stops after the
         // delete, and they are answered by the next task, which finds the board deleted (not
@@ -1268,9 +1269,9 @@ mod tests {
         submit(3, Command::DeleteBoard).await;
         submit(4, Command::AddTopic { text: Private::new("too late") }).await;
         submit(5, Command::AddTopic { text: Private::new("later still") }).await;
-        assert!(matches!(answer(answered.recv().await.unwrap()), ServerMessage::Accepted { id: 3, .. }));
+        assert!(matches!(answer(answered.next().await.unwrap()), ServerMessage::Accepted { id: 3, .. }));
         for expected in [4, 5] {
-            match answer(answered.recv().await.unwrap()) {
+            match answer(answered.next().await.unwrap()) {
                 ServerMessage::Rejected { id, code, .. } => assert_eq!((id, code), (expected, ErrorCode::BoardDeleted)),
                 other => panic!("command {expected} answered {other:?}"),
             }

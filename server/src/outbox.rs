@@ -39,19 +39,21 @@ pub struct Feed {
 
 /// Where a board sends its answers to one connection's commands (`accepted`, `rejected`). Not
 /// bounded: a connection has at most the commands its rate limit lets in waiting for answers.
+/// A `futures` channel, not a tokio one: it allocates per message rather than a block of 32 slots
+/// up front, which every idle connection would carry (about 2 kB each, BENCHMARKS.md).
 #[derive(Clone)]
-pub struct Answers(mpsc::UnboundedSender<Outbound>);
+pub struct Answers(futures_channel::mpsc::UnboundedSender<Outbound>);
 
 impl Answers {
     /// Queues an answer; one for a connection that has closed is dropped.
     pub fn send(&self, answer: &ServerMessage) {
-        let _ = self.0.send(Outbound::message(answer));
+        let _ = self.0.unbounded_send(Outbound::message(answer));
     }
 
     /// Answers read from the other end, for tests of the board without a connection.
     #[cfg(test)]
-    pub fn channel() -> (Answers, mpsc::UnboundedReceiver<Outbound>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn channel() -> (Answers, futures_channel::mpsc::UnboundedReceiver<Outbound>) {
+        let (tx, rx) = futures_channel::mpsc::unbounded();
         (Answers(tx), rx)
     }
 }
@@ -65,7 +67,7 @@ pub struct Outbox {
     /// board dropped it, until the session hands over the next.
     events: Option<mpsc::Receiver<Outbound>>,
     queues: mpsc::UnboundedReceiver<mpsc::Receiver<Outbound>>,
-    answers: mpsc::UnboundedReceiver<Outbound>,
+    answers: futures_channel::mpsc::UnboundedReceiver<Outbound>,
     shared: Rc<Shared>,
     codec: Codec,
     buf: BytesMut,
@@ -84,7 +86,7 @@ struct Shared {
 /// Wraps actix-ws's response body, `session`, into the body that also writes the board's queue.
 pub fn outbox(session: BoxBody) -> (Outbox, Feed) {
     let (queues_tx, queues) = mpsc::unbounded_channel();
-    let (answers_tx, answers) = mpsc::unbounded_channel();
+    let (answers_tx, answers) = futures_channel::mpsc::unbounded();
     let shared = Rc::new(Shared { written: Cell::new(None), dropped: Notify::new() });
     let outbox = Outbox {
         session,
@@ -147,7 +149,7 @@ impl MessageBody for Outbox {
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => None,
         };
-        while let Poll::Ready(Some(answer)) = this.answers.poll_recv(cx) {
+        while let Poll::Ready(Some(answer)) = futures_util::Stream::poll_next(Pin::new(&mut this.answers), cx) {
             this.codec.encode(Message::Text(answer.text), &mut this.answered)?;
         }
         while let Poll::Ready(Some(queue)) = this.queues.poll_recv(cx) {
