@@ -1242,12 +1242,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_command_is_answered_after_its_events_and_one_queued_at_a_stopping_task_by_the_next() {
+        use futures_util::StreamExt;
         let (_dir, hub, id, facilitator) = board_with_facilitator().await;
         let me = Identity::Person { person: facilitator, role: Role::Facilitator };
         let (tx, mut events) = mpsc::channel(OUTBOUND_QUEUE);
         hub.handle(&id).subscribe(Subscriber { conn: 1, identity: me, tx }, None).await.unwrap();
         while events.try_recv().is_ok() {}
-        use futures_util::StreamExt;
         let (answers, mut answered) = Answers::channel();
         let submit = |request: RequestId, command: Command| {
             let reply = ClientReply { id: request, conn: 1, answers: answers.clone() };

@@ -58,8 +58,8 @@ impl Answers {
     }
 }
 
-/// The response body of a WebSocket connection: the session's messages (actix-ws's body) and the
-/// board's queue, written as one stream.
+/// The response body of a WebSocket connection: the session's messages (actix-ws's body), the
+/// board's queue and the board's answers, written as one stream.
 pub struct Outbox {
     /// actix-ws's body: what the session sends through its `actix_ws::Session`.
     session: BoxBody,
