@@ -125,14 +125,6 @@ pub struct Admitted {
     pub person: Option<PersonId>,
 }
 
-/// Where a command's outcome goes.
-enum Reply {
-    /// To a caller awaiting it.
-    Caller(oneshot::Sender<Result<Seq, BoardError>>),
-    /// To the client that sent it.
-    Client(ClientReply),
-}
-
 /// A client's command's way back: its `accepted` or `rejected` goes to the connection's writer,
 /// behind the events the board queued for it, without waking its session.
 pub struct ClientReply {
@@ -141,25 +133,21 @@ pub struct ClientReply {
     pub answers: Answers,
 }
 
-impl Reply {
+impl ClientReply {
     fn send(self, kind: &'static str, result: Result<Seq, BoardError>, metrics: &Metrics) {
-        let client = match self {
-            Reply::Caller(tx) => return drop(tx.send(result)),
-            Reply::Client(client) => client,
-        };
         let answer = match result {
             Ok(seq) => {
                 Metrics::add(&metrics.commands_accepted, 1);
-                ServerMessage::Accepted { id: client.id, seq }
+                ServerMessage::Accepted { id: self.id, seq }
             }
             Err(e) => {
                 let (code, message) = wire_error(&e);
                 metrics.rejected(code);
-                tracing::debug!(conn = client.conn, command = kind, code = ?code, "command rejected");
-                ServerMessage::Rejected { id: client.id, code, message }
+                tracing::debug!(conn = self.conn, command = kind, code = ?code, "command rejected");
+                ServerMessage::Rejected { id: self.id, code, message }
             }
         };
-        client.answers.send(&answer);
+        self.answers.send(&answer);
     }
 }
 
@@ -167,7 +155,7 @@ enum Request {
     Execute {
         actor: Actor,
         command: Command,
-        reply: Reply,
+        reply: ClientReply,
     },
     Join {
         key: LinkKey,
@@ -245,10 +233,6 @@ impl BoardHandle {
         let (reply, answer) = oneshot::channel();
         self.tx.send(make(reply)).await.map_err(|_| BoardError::Gone)?;
         answer.await.map_err(|_| BoardError::Gone)?
-    }
-
-    pub async fn execute(&self, actor: Actor, command: Command) -> Result<Seq, BoardError> {
-        self.ask(|reply| Request::Execute { actor, command, reply: Reply::Caller(reply) }).await
     }
 
     pub async fn join(&self, key: LinkKey, name: Option<Private>) -> Result<Admitted, BoardError> {
@@ -350,7 +334,7 @@ impl BoardHub {
     /// board's queue is full. Retries on a task that stopped meanwhile, as [`BoardHub::with_board`].
     pub async fn submit(self: &Arc<Self>, board: &BoardId, actor: Actor, command: Command, reply: ClientReply) {
         let kind = command.kind();
-        let mut request = Request::Execute { actor, command, reply: Reply::Client(reply) };
+        let mut request = Request::Execute { actor, command, reply };
         for _ in 0..3 {
             match self.handle(board).tx.send(request).await {
                 Ok(()) => return,
@@ -546,13 +530,13 @@ impl BoardTask {
         self.rx.close();
         while let Some(request) = self.rx.recv().await {
             match request {
-                // A client's command goes to the board's next task, as a caller would retry it (a
+                // A command goes to the board's next task, as a caller would retry it (a
                 // board that was deleted or not found answers that there). A command the same
                 // session sent after this queue closed may reach that task first.
-                Request::Execute { actor, command, reply: Reply::Client(client) }
+                Request::Execute { actor, command, reply }
                     if matches!(error(), BoardError::Gone) && !self.hub.shutdown.is_cancelled() =>
                 {
-                    self.hub.submit(&self.id, actor, command, client).await;
+                    self.hub.submit(&self.id, actor, command, reply).await;
                 }
                 Request::Execute { command, reply, .. } => reply.send(command.kind(), Err(error()), &self.hub.metrics),
                 Request::Join { reply, .. } => drop(reply.send(Err(error()))),
@@ -1142,6 +1126,15 @@ mod tests {
         (dir, hub, id, admitted.person.unwrap())
     }
 
+    /// Runs a command as a client's, and waits for its answer (`accepted` or `rejected`).
+    async fn command(hub: &Arc<BoardHub>, board: &BoardId, actor: Actor, command: Command) -> ServerMessage {
+        use futures_util::StreamExt;
+        let (answers, mut answered) = Answers::channel();
+        hub.submit(board, actor, command, ClientReply { id: 1, conn: 1, answers }).await;
+        let answer = answered.next().await.expect("every command is answered");
+        serde_json::from_str(&answer.text).unwrap()
+    }
+
     /// Folds everything queued for a subscriber into `board`, as a client would.
     fn fold_queued(board: &mut Board, rx: &mut mpsc::Receiver<Outbound>) {
         while let Ok(out) = rx.try_recv() {
@@ -1219,7 +1212,8 @@ mod tests {
 
         for i in 0..8 {
             let add = Command::AddTopic { text: Private::new(format!("topic {i}")) };
-            handle.execute(Actor::Person(facilitator), add).await.unwrap();
+            let answer = command(&hub, &id, Actor::Person(facilitator), add).await;
+            assert!(matches!(answer, ServerMessage::Accepted { .. }), "{answer:?}");
         }
 
         // The healthy client got every event; the board never waited for the slow one.
@@ -1282,9 +1276,8 @@ mod tests {
     async fn a_board_that_does_not_exist_answers_not_found_and_leaves_the_registry() {
         let (_dir, hub, _, _) = board_with_facilitator().await;
         let missing = BoardId("ffffffffffffffffffffffffffffffff".into());
-        let result =
-            hub.with_board(&missing, |h| async move { h.execute(Actor::System, Command::EndTimebox).await }).await;
-        assert!(matches!(result, Err(BoardError::NotFound)));
+        let answer = command(&hub, &missing, Actor::System, Command::EndTimebox).await;
+        assert!(matches!(answer, ServerMessage::Rejected { code: ErrorCode::BoardNotFound, .. }), "{answer:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(hub.live_boards(), 1, "only the real board stays live");
     }
