@@ -26,18 +26,23 @@ pub mod stack;
 use scenarios::{Outcome, Scale};
 use stack::{Stack, Topology};
 
-/// Which scenarios and stacks to run.
+/// Which scenarios, stacks and (for the Mini-M hour) topologies to run.
 #[derive(Clone, Debug)]
 pub struct Selection {
     pub scenarios: Vec<String>,
     pub stacks: Vec<Stack>,
+    pub topologies: Vec<Topology>,
 }
 
 impl Selection {
     pub const SCENARIOS: [&'static str; 4] = ["town_hall", "mini_m_hour", "reconnect_storm", "idle_capacity"];
 
     pub fn everything() -> Selection {
-        Selection { scenarios: Selection::SCENARIOS.map(String::from).into(), stacks: Stack::ALL.into() }
+        Selection {
+            scenarios: Selection::SCENARIOS.map(String::from).into(),
+            stacks: Stack::ALL.into(),
+            topologies: Topology::ALL.into(),
+        }
     }
 
     fn wants(&self, scenario: &str) -> bool {
@@ -72,7 +77,7 @@ pub async fn run(
         if scale.mini_m_one_node {
             runs.push(Topology::OneNode);
         }
-        for topology in runs {
+        for topology in runs.into_iter().filter(|t| selection.topologies.contains(t)) {
             for &stack in &selection.stacks {
                 // socket.io is compared on two nodes, the topology teams would run it in.
                 if stack == Stack::SocketIo && topology == Topology::OneNode {

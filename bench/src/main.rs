@@ -6,7 +6,7 @@ use clap::Parser;
 use minim_bench::procs::{Programs, raise_fd_limit};
 use minim_bench::report::{self, Machine, Report};
 use minim_bench::scenarios::Scale;
-use minim_bench::stack::Stack;
+use minim_bench::stack::{Stack, Topology};
 use minim_bench::{Selection, run};
 use std::path::PathBuf;
 
@@ -25,6 +25,9 @@ struct Args {
     /// Only these stacks (minim, bare, socketio).
     #[arg(long, value_delimiter = ',')]
     stacks: Vec<Stack>,
+    /// Mini-M hour: only these topologies (one_node, two_nodes_redis).
+    #[arg(long, value_delimiter = ',')]
+    topologies: Vec<Topology>,
     /// Mini-M hour: try these offered rates (events per second) instead of the scale's ladder.
     #[arg(long, value_delimiter = ',')]
     rates: Vec<f64>,
@@ -57,6 +60,9 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(Selection::SCENARIOS.contains(&s.as_str()), "unknown scenario {s:?}");
         }
         selection.scenarios = args.scenarios.clone();
+    }
+    if !args.topologies.is_empty() {
+        selection.topologies = args.topologies.clone();
     }
     if !args.stacks.is_empty() {
         selection.stacks = args.stacks.clone();

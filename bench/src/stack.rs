@@ -63,10 +63,24 @@ pub enum Topology {
 }
 
 impl Topology {
+    pub const ALL: [Topology; 2] = [Topology::OneNode, Topology::TwoNodesRedis];
+
     pub fn label(self) -> &'static str {
         match self {
             Topology::OneNode => "1 node",
             Topology::TwoNodesRedis => "2 nodes + Redis",
+        }
+    }
+}
+
+impl std::str::FromStr for Topology {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Topology, String> {
+        match s {
+            "one_node" | "1" => Ok(Topology::OneNode),
+            "two_nodes_redis" | "2" => Ok(Topology::TwoNodesRedis),
+            _ => Err(format!("unknown topology {s:?} (one_node, two_nodes_redis)")),
         }
     }
 }
