@@ -35,11 +35,19 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// What the commands sent to one board turned into: each accepted command's key (the sequence
-/// number of its last event, or the bare relay's frame number) and the moment it was scheduled.
+/// One accepted command: its key (the sequence number of its last event, or the bare relay's
+/// frame number), the moment it was scheduled, and the node its author is connected to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sent {
+    pub key: u64,
+    pub at: Micros,
+    pub node: usize,
+}
+
+/// What the commands sent to one board turned into.
 #[derive(Default)]
 pub struct BoardLog {
-    pub sent: Mutex<Vec<(u64, Micros)>>,
+    pub sent: Mutex<Vec<Sent>>,
     /// The bare relay's frame numbers for this board.
     next_key: AtomicU64,
     pub rejected: AtomicU64,
@@ -48,7 +56,7 @@ pub struct BoardLog {
 }
 
 impl BoardLog {
-    pub fn take_sent(&self) -> Vec<(u64, Micros)> {
+    pub fn take_sent(&self) -> Vec<Sent> {
         std::mem::take(&mut *self.sent.lock().expect("not poisoned"))
     }
 }
@@ -62,6 +70,8 @@ pub struct Received {
     pub caught_up: Vec<u64>,
     /// minim only: deliveries whose sequence number was not the one after the previous one.
     pub out_of_order: u64,
+    /// The node the client is connected to (set when collected).
+    pub node: usize,
 }
 
 /// What the scenario can see of a client at any time.
@@ -93,15 +103,18 @@ pub enum Op {
 pub struct Client {
     pub ops: mpsc::Sender<Op>,
     pub state: Arc<ClientState>,
+    /// The node it is connected to (its index in the deployment).
+    pub node: usize,
 }
 
 impl Client {
-    /// Connects (waiting for the handshake and catch-up) and starts the client's task.
-    pub async fn start(stack: Stack, ticket: Ticket, log: Arc<BoardLog>) -> anyhow::Result<Client> {
+    /// Connects to `node` (waiting for the handshake and catch-up) and starts the client's task.
+    pub async fn start(stack: Stack, ticket: Ticket, log: Arc<BoardLog>, node: usize) -> anyhow::Result<Client> {
         let state = Arc::new(ClientState::default());
         let mut task = Task {
             stack,
             ticket,
+            node,
             log,
             state: state.clone(),
             received: Received::default(),
@@ -112,7 +125,7 @@ impl Client {
         let socket = task.connect(None).await?;
         let (tx, rx) = mpsc::channel(OPS_QUEUE);
         tokio::spawn(task.run(socket, rx));
-        Ok(Client { ops: tx, state })
+        Ok(Client { ops: tx, state, node })
     }
 
     /// Sends a command and waits for its answer: the key of its last event, or the refusal.
@@ -137,10 +150,11 @@ impl Client {
 
     pub async fn collect(&self) -> Received {
         let (tx, rx) = oneshot::channel();
-        if self.ops.send(Op::Collect(tx)).await.is_err() {
-            return Received::default();
-        }
-        rx.await.unwrap_or_default()
+        let received = match self.ops.send(Op::Collect(tx)).await {
+            Ok(()) => rx.await.unwrap_or_default(),
+            Err(_) => Received::default(),
+        };
+        Received { node: self.node, ..received }
     }
 }
 
@@ -150,6 +164,7 @@ type Pending = (u64, Micros, Option<Reply>);
 struct Task {
     stack: Stack,
     ticket: Ticket,
+    node: usize,
     log: Arc<BoardLog>,
     state: Arc<ClientState>,
     received: Received,
@@ -340,7 +355,7 @@ impl Task {
                             self.pending.push_back((request, at, reply));
                         } else {
                             // The relay answers nothing: the frame's number is its key from the start.
-                            self.log.sent.lock().expect("not poisoned").push((key, at));
+                            self.log.sent.lock().expect("not poisoned").push(Sent { key, at, node: self.node });
                             if let Some(reply) = reply {
                                 let _ = reply.send(Ok(key));
                             }
@@ -388,7 +403,7 @@ impl Task {
             }
             Inbound::Accepted { request, seq } => {
                 if let Some((_, at, reply)) = self.answered(request) {
-                    self.log.sent.lock().expect("not poisoned").push((seq, at));
+                    self.log.sent.lock().expect("not poisoned").push(Sent { key: seq, at, node: self.node });
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(seq));
                     }

@@ -6,8 +6,7 @@
 //! (for minim: deciding, storing, fanning out) and the delivery. The moment the server accepted
 //! the command is not observable from outside; the trip in is the same for every stack.
 
-use crate::client::Received;
-use crate::clock::Micros;
+use crate::client::{Received, Sent};
 use crate::setup::Room;
 use crate::stack::Stack;
 use std::collections::HashMap;
@@ -40,6 +39,17 @@ pub struct Tally {
     pub events_per_second: f64,
     pub deliveries_per_second: f64,
     pub latency: Latency,
+    /// Two nodes: the deliveries to clients on the command's author's node, and to those on the
+    /// other node (whose events crossed Redis), apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_node: Option<ByNode>,
+}
+
+/// Delivery latency split by where the receiving client is connected.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ByNode {
+    pub authors_node: Latency,
+    pub other_node: Latency,
 }
 
 /// Delivery latency, in milliseconds.
@@ -71,7 +81,7 @@ impl Latency {
 
 /// What one board's clients received, with what was sent to it.
 pub struct BoardRecord {
-    pub sent: Vec<(u64, Micros)>,
+    pub sent: Vec<Sent>,
     pub clients: Vec<Received>,
     /// minim and socket.io: the sequence number the board was at when the stretch began.
     pub start_key: u64,
@@ -104,25 +114,26 @@ pub fn heads(rooms: &[Room]) -> Vec<u64> {
 
 pub fn tally(stack: Stack, records: &[BoardRecord]) -> Tally {
     let mut t = Tally::default();
-    let mut latencies = Vec::new();
+    // Latencies to clients on the author's node, and on another.
+    let (mut same, mut other) = (Vec::new(), Vec::new());
     let (mut first, mut last) = (u64::MAX, 0u64);
     for record in records {
         t.rejected += record.rejected;
         t.accepted += record.sent.len() as u64;
-        let sent: HashMap<u64, Micros> = record.sent.iter().copied().collect();
-        first = first.min(record.sent.iter().map(|(_, at)| at.0).min().unwrap_or(u64::MAX));
+        let sent: HashMap<u64, &Sent> = record.sent.iter().map(|s| (s.key, s)).collect();
+        first = first.min(record.sent.iter().map(|s| s.at.0).min().unwrap_or(u64::MAX));
         let expected = if stack.has_rules() {
             let through = record
                 .clients
                 .iter()
                 .flat_map(|c| c.live.iter().map(|(k, _)| *k).chain(c.caught_up.iter().copied()))
-                .chain(record.sent.iter().map(|(k, _)| *k))
+                .chain(record.sent.iter().map(|s| s.key))
                 .max()
                 .unwrap_or(record.start_key)
                 .max(record.start_key);
             Expected::Range { after: record.start_key, through }
         } else {
-            Expected::Keys(record.sent.iter().map(|(k, _)| *k).collect())
+            Expected::Keys(record.sent.iter().map(|s| s.key).collect())
         };
         for client in &record.clients {
             t.deliveries += client.live.len() as u64;
@@ -130,8 +141,9 @@ pub fn tally(stack: Stack, records: &[BoardRecord]) -> Tally {
             t.out_of_order += client.out_of_order;
             for (key, at) in &client.live {
                 last = last.max(at.0);
-                if let Some(sent_at) = sent.get(key) {
-                    latencies.push(at.0.saturating_sub(sent_at.0));
+                if let Some(sent) = sent.get(key) {
+                    let latency = at.0.saturating_sub(sent.at.0);
+                    if sent.node == client.node { same.push(latency) } else { other.push(latency) }
                 }
             }
             let (lost, duplicated) = check(&expected, client);
@@ -144,7 +156,10 @@ pub fn tally(stack: Stack, records: &[BoardRecord]) -> Tally {
         t.events_per_second = t.accepted as f64 / t.span_seconds;
         t.deliveries_per_second = t.deliveries as f64 / t.span_seconds;
     }
-    t.latency = Latency::of(latencies);
+    t.latency = Latency::of(same.iter().chain(&other).copied().collect());
+    if !other.is_empty() {
+        t.by_node = Some(ByNode { authors_node: Latency::of(same), other_node: Latency::of(other) });
+    }
     t
 }
 
@@ -168,6 +183,11 @@ fn check(expected: &Expected, client: &Received) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Micros;
+
+    fn sent(key: u64, at: u64, node: usize) -> Sent {
+        Sent { key, at: Micros(at), node }
+    }
 
     fn received(keys: &[u64]) -> Received {
         Received { live: keys.iter().map(|&k| (k, Micros(k * 1000 + 500))).collect(), ..Received::default() }
@@ -176,7 +196,7 @@ mod tests {
     #[test]
     fn losses_and_duplicates_are_counted_per_client() {
         let record = BoardRecord {
-            sent: vec![(11, Micros(11_000)), (12, Micros(12_000)), (13, Micros(13_000))],
+            sent: vec![sent(11, 11_000, 0), sent(12, 12_000, 0), sent(13, 13_000, 0)],
             clients: vec![received(&[11, 12, 13]), received(&[11, 13, 13]), received(&[11, 12, 13, 14])],
             start_key: 10,
             rejected: 0,
@@ -191,12 +211,40 @@ mod tests {
     #[test]
     fn the_relay_must_deliver_every_frame_sent() {
         let record = BoardRecord {
-            sent: vec![(1, Micros(1000)), (2, Micros(2000))],
+            sent: vec![sent(1, 1000, 0), sent(2, 2000, 0)],
             clients: vec![received(&[2, 1]), received(&[1])],
             start_key: 0,
             rejected: 0,
         };
         let t = tally(Stack::Bare, &[record]);
         assert_eq!((t.lost, t.duplicated, t.deliveries), (1, 0, 3));
+    }
+
+    #[test]
+    fn on_two_nodes_the_latency_is_also_split_by_the_receivers_node() {
+        // Event 1 is authored on node 0, event 2 on node 1; one client on each node.
+        let on = |node, arrivals: &[(u64, u64)]| Received {
+            live: arrivals.iter().map(|&(k, at)| (k, Micros(at))).collect(),
+            node,
+            ..Received::default()
+        };
+        let record = BoardRecord {
+            sent: vec![sent(1, 1000, 0), sent(2, 2000, 1)],
+            clients: vec![on(0, &[(1, 2000), (2, 7000)]), on(1, &[(1, 4000), (2, 3000)])],
+            start_key: 0,
+            rejected: 0,
+        };
+        let t = tally(Stack::Minim, &[record]);
+        assert_eq!(t.latency.samples, 4);
+        assert_eq!(t.latency.max_ms, 5.0);
+        let by_node = t.by_node.expect("two nodes");
+        // The author's node: 1 ms (event 1 on node 0) and 1 ms (event 2 on node 1).
+        assert_eq!((by_node.authors_node.samples, by_node.authors_node.max_ms), (2, 1.0));
+        // The other node: 3 ms (event 1 on node 1) and 5 ms (event 2 on node 0).
+        assert_eq!((by_node.other_node.samples, by_node.other_node.p50_ms, by_node.other_node.max_ms), (2, 5.0, 5.0));
+        // One node: no split.
+        let one =
+            BoardRecord { sent: vec![sent(1, 1000, 0)], clients: vec![on(0, &[(1, 2000)])], start_key: 0, rejected: 0 };
+        assert!(tally(Stack::Minim, &[one]).by_node.is_none());
     }
 }

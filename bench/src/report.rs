@@ -267,19 +267,23 @@ fn run_table(out: &mut String, run: &Run) {
         );
         let _ = writeln!(
             out,
-            "| offered ev/s | try | events/s | deliveries/s | p50 ms | p99 ms | server CPU % | sustained |"
+            "| offered ev/s | try | events/s | deliveries/s | p50 ms | p99 ms | p99 ms: author's node / other | server CPU % | sustained |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
         for s in o.extra["steps"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 out,
-                "| {:.0} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} | {} |",
+                "| {:.0} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {} |",
                 s["offered_per_second"].as_f64().unwrap_or(0.0),
                 s["attempt"].as_u64().unwrap_or(1),
                 s["events_per_second"].as_f64().unwrap_or(0.0),
                 s["deliveries_per_second"].as_f64().unwrap_or(0.0),
                 s["p50_ms"].as_f64().unwrap_or(0.0),
                 s["p99_ms"].as_f64().unwrap_or(0.0),
+                match (s["p99_authors_node_ms"].as_f64(), s["p99_other_node_ms"].as_f64()) {
+                    (Some(own), Some(other)) => format!("{own:.2} / {other:.2}"),
+                    _ => "-".into(),
+                },
                 s["cpu_percent"].as_f64().unwrap_or(0.0),
                 if s["sustained"] == true { "yes" } else { "no" },
             );

@@ -276,7 +276,7 @@ async fn drain(stack: Stack, rooms: &[Room], patience: Duration) {
         let done = rooms.iter().all(|room| {
             let sent = room.log.sent.lock().expect("not poisoned");
             if stack.has_rules() {
-                let head = sent.iter().map(|(k, _)| *k).max().unwrap_or(0);
+                let head = sent.iter().map(|s| s.key).max().unwrap_or(0);
                 room.seats.iter().all(|s| s.state.last_key.load(Relaxed) >= head)
             } else {
                 room.seats.iter().all(|s| s.state.count.load(Relaxed) >= sent.len() as u64)
@@ -562,6 +562,8 @@ pub async fn mini_m_hour(
             "p99_ms": tally.latency.p99_ms, "lost": tally.lost, "duplicated": tally.duplicated,
             "rejected": tally.rejected, "unsent": unsent, "sustained": sustained,
             "cpu_percent": cost.cpu_percent,
+            "p99_authors_node_ms": tally.by_node.as_ref().map(|b| b.authors_node.p99_ms),
+            "p99_other_node_ms": tally.by_node.as_ref().map(|b| b.other_node.p99_ms),
         }));
         let outcome = Outcome {
             scenario: "mini_m_hour",

@@ -56,7 +56,8 @@ async fn open_room(
 ) -> anyhow::Result<Room> {
     let log = Arc::new(BoardLog::default());
     let stack = deployment.stack;
-    let node = |seat: usize| &deployment.nodes[node_of(b, seat) % deployment.nodes.len()];
+    let index = |seat: usize| node_of(b, seat) % deployment.nodes.len();
+    let node = |seat: usize| &deployment.nodes[index(seat)];
     // Seat 0 (the facilitator) first, then the others a few at a time, in seat order.
     let created = match stack {
         Stack::Minim => {
@@ -66,15 +67,15 @@ async fn open_room(
         _ => None,
     };
     let created = created.as_ref();
-    let facilitator = Client::start(stack, ticket(stack, node(0), b, 0, created).await?, log.clone()).await?;
+    let facilitator = Client::start(stack, ticket(stack, node(0), b, 0, created).await?, log.clone(), index(0)).await?;
     if stack == Stack::SocketIo && *settings != Settings::default() {
         facilitator.request(minim_shared::Command::ChangeSettings { settings: settings.clone() }).await?;
     }
     let others: Vec<anyhow::Result<Client>> = stream::iter(1..seats)
         .map(|seat| {
             let log = log.clone();
-            let node = node(seat);
-            async move { Client::start(stack, ticket(stack, node, b, seat, created).await?, log).await }
+            let (node, index) = (node(seat), index(seat));
+            async move { Client::start(stack, ticket(stack, node, b, seat, created).await?, log, index).await }
         })
         .buffered(SEAT_CONCURRENCY)
         .collect()
