@@ -37,7 +37,7 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// One accepted command: its key (the sequence number of its last event, or the bare relay's
 /// frame number), the moment it was scheduled, and the node its author is connected to.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Sent {
     pub key: u64,
     pub at: Micros,

@@ -62,6 +62,12 @@ async fn main() -> anyhow::Result<()> {
         selection.scenarios = args.scenarios.clone();
     }
     if !args.topologies.is_empty() {
+        // The quick scale runs the Mini-M hour on two nodes only: asking it for one node alone
+        // would run nothing of it, silently.
+        anyhow::ensure!(
+            scale.mini_m_one_node || args.topologies.contains(&Topology::TwoNodesRedis),
+            "the quick scale runs the Mini-M hour on two nodes only; add --full for one node"
+        );
         selection.topologies = args.topologies.clone();
     }
     if !args.stacks.is_empty() {

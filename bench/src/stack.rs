@@ -78,8 +78,8 @@ impl std::str::FromStr for Topology {
 
     fn from_str(s: &str) -> Result<Topology, String> {
         match s {
-            "one_node" | "1" => Ok(Topology::OneNode),
-            "two_nodes_redis" | "2" => Ok(Topology::TwoNodesRedis),
+            "one_node" => Ok(Topology::OneNode),
+            "two_nodes_redis" => Ok(Topology::TwoNodesRedis),
             _ => Err(format!("unknown topology {s:?} (one_node, two_nodes_redis)")),
         }
     }
