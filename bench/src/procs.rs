@@ -3,7 +3,9 @@
 //! Every server is started on a free port and announces itself with one line on stdout
 //! (`... listening on http://ADDR`); [`Node`] waits for that line. [`Usage`] reads CPU time and
 //! resident memory from `/proc`, so a scenario can say what the server (and Redis, when it is part
-//! of the topology) spent, measured the same way for every stack.
+//! of the topology) spent, measured the same way for every stack. It also reads how long the
+//! process's threads were ready to run but waited for a CPU: on a machine the load generator
+//! shares with the servers, that wait is where a tail latency comes from.
 
 use anyhow::{Context, bail};
 use std::io::BufRead;
@@ -143,6 +145,9 @@ pub struct Usage {
     pub rss: u64,
     /// The highest resident memory so far (`VmHWM`), in bytes.
     pub peak_rss: u64,
+    /// How long its threads were ready to run but waited for a CPU, summed over the threads now
+    /// alive (`/proc/<pid>/task/*/schedstat`); zero where the kernel does not keep it.
+    pub waited: Duration,
 }
 
 impl Usage {
@@ -164,8 +169,24 @@ impl Usage {
                 .unwrap_or(0)
                 * 1024
         };
-        Usage { cpu, rss: kib("VmRSS:"), peak_rss: kib("VmHWM:") }
+        Usage { cpu, rss: kib("VmRSS:"), peak_rss: kib("VmHWM:"), waited: waited(pid) }
     }
+}
+
+/// The run-queue wait of every thread of `pid`, summed.
+fn waited(pid: u32) -> Duration {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Duration::ZERO };
+    threads
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|line| schedstat_wait(&line))
+        .sum()
+}
+
+/// The second of schedstat's three figures: nanoseconds spent on a run queue, waiting.
+fn schedstat_wait(line: &str) -> Option<Duration> {
+    let mut fields = line.split_whitespace();
+    let (_running, waiting, _slices) = (fields.next()?, fields.next()?, fields.next()?);
+    waiting.parse().ok().map(Duration::from_nanos)
 }
 
 /// `sysconf(_SC_CLK_TCK)`: 100 on every Linux this runs on; `getconf` says for sure.
@@ -236,5 +257,36 @@ impl Programs {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedstat_gives_the_time_spent_waiting_for_a_cpu() {
+        assert_eq!(schedstat_wait("1065503 2500000 3\n"), Some(Duration::from_micros(2500)));
+        assert_eq!(schedstat_wait("1065503 2500000"), None, "not the three figures it should be");
+        assert_eq!(schedstat_wait(""), None);
+    }
+
+    #[test]
+    fn threads_that_outnumber_the_cores_are_seen_waiting_for_one() {
+        let spin = || {
+            let end = std::time::Instant::now() + Duration::from_millis(300);
+            let mut x = 0u64;
+            while std::time::Instant::now() < end {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads: Vec<_> = (0..cores + 2).map(|_| std::thread::spawn(spin)).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let busy = Usage::of(std::process::id());
+        threads.into_iter().for_each(|t| t.join().expect("spun"));
+        // Two more runnable threads than cores: about 400 ms of waiting in those 200 ms.
+        assert!(busy.waited > Duration::from_millis(50), "waited only {:?}", busy.waited);
+        assert!(busy.cpu > Duration::from_millis(100), "ran only {:?}", busy.cpu);
     }
 }

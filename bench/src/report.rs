@@ -267,13 +267,13 @@ fn run_table(out: &mut String, run: &Run) {
         );
         let _ = writeln!(
             out,
-            "| offered ev/s | try | events/s | deliveries/s | p50 ms | p99 ms | p99 ms: author's node / other | server CPU % | sustained |"
+            "| offered ev/s | try | events/s | deliveries/s | p50 ms | p99 ms | p99 ms: author's node / other | CPU %: server / Redis / load generator | waited for a CPU, ms/s: server / Redis / load generator | sustained |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
         for s in o.extra["steps"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 out,
-                "| {:.0} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {} |",
+                "| {:.0} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} / {:.0} | {} |",
                 s["offered_per_second"].as_f64().unwrap_or(0.0),
                 s["attempt"].as_u64().unwrap_or(1),
                 s["events_per_second"].as_f64().unwrap_or(0.0),
@@ -285,6 +285,11 @@ fn run_table(out: &mut String, run: &Run) {
                     _ => "-".into(),
                 },
                 s["cpu_percent"].as_f64().unwrap_or(0.0),
+                s["redis_cpu_percent"].as_f64().unwrap_or(0.0),
+                s["generator_cpu_percent"].as_f64().unwrap_or(0.0),
+                s["waited_ms_per_second"].as_f64().unwrap_or(0.0),
+                s["redis_waited_ms_per_second"].as_f64().unwrap_or(0.0),
+                s["generator_waited_ms_per_second"].as_f64().unwrap_or(0.0),
                 if s["sustained"] == true { "yes" } else { "no" },
             );
         }

@@ -124,6 +124,17 @@ pub struct Cost {
     /// Redis, when the topology has it.
     pub redis_cpu_seconds: f64,
     pub redis_peak_rss_mb: f64,
+    /// How long the stack's threads were ready to run but waited for a CPU, in ms per second of
+    /// the stretch (summed over threads and nodes): the machine's contention, which a tail
+    /// latency is mostly made of on two shared cores.
+    pub waited_ms_per_second: f64,
+    /// Redis's CPU as a share of one core, and its wait, when the topology has it.
+    pub redis_cpu_percent: f64,
+    pub redis_waited_ms_per_second: f64,
+    /// The load generator itself (this process), which shares the machine: its CPU, as a share
+    /// of one core, and its threads' wait for a CPU.
+    pub generator_cpu_percent: f64,
+    pub generator_waited_ms_per_second: f64,
 }
 
 /// Samples the deployment's processes while a stretch runs.
@@ -132,6 +143,7 @@ struct Meter {
     redis: Option<u32>,
     start: Vec<Usage>,
     redis_start: Usage,
+    generator_start: Usage,
     started: Instant,
     peak: Arc<std::sync::Mutex<(u64, u64)>>,
     /// Ends the sampler (so does dropping it).
@@ -162,6 +174,7 @@ impl Meter {
         Meter {
             start: pids.iter().map(|&p| Usage::of(p)).collect(),
             redis_start: redis.map(Usage::of).unwrap_or_default(),
+            generator_start: Usage::of(std::process::id()),
             pids,
             redis,
             started: Instant::now(),
@@ -174,18 +187,27 @@ impl Meter {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let cpu: f64 =
-            self.pids.iter().zip(&self.start).map(|(&p, s)| Usage::of(p).cpu.saturating_sub(s.cpu).as_secs_f64()).sum();
-        let redis_cpu =
-            self.redis.map_or(0.0, |p| (Usage::of(p).cpu.saturating_sub(self.redis_start.cpu)).as_secs_f64());
+        let now: Vec<Usage> = self.pids.iter().map(|&p| Usage::of(p)).collect();
+        let spent = |f: fn(&Usage) -> Duration| -> f64 {
+            now.iter().zip(&self.start).map(|(n, s)| f(n).saturating_sub(f(s)).as_secs_f64()).sum()
+        };
+        let (cpu, waited) = (spent(|u| u.cpu), spent(|u| u.waited));
+        let redis = self.redis.map(Usage::of).unwrap_or_default();
+        let generator = Usage::of(std::process::id());
         let (peak, redis_peak) = *self.peak.lock().expect("not poisoned");
         let elapsed = self.started.elapsed().as_secs_f64();
+        let per_second = |d: Duration| 1e3 * d.as_secs_f64() / elapsed;
         Cost {
             cpu_seconds: cpu,
             cpu_percent: 100.0 * cpu / elapsed,
             peak_rss_mb: peak as f64 / 1e6,
-            redis_cpu_seconds: redis_cpu,
+            redis_cpu_seconds: redis.cpu.saturating_sub(self.redis_start.cpu).as_secs_f64(),
             redis_peak_rss_mb: redis_peak as f64 / 1e6,
+            waited_ms_per_second: 1e3 * waited / elapsed,
+            redis_cpu_percent: per_second(redis.cpu.saturating_sub(self.redis_start.cpu)) / 10.0,
+            redis_waited_ms_per_second: per_second(redis.waited.saturating_sub(self.redis_start.waited)),
+            generator_cpu_percent: per_second(generator.cpu.saturating_sub(self.generator_start.cpu)) / 10.0,
+            generator_waited_ms_per_second: per_second(generator.waited.saturating_sub(self.generator_start.waited)),
         }
     }
 }
@@ -562,6 +584,11 @@ pub async fn mini_m_hour(
             "p99_ms": tally.latency.p99_ms, "lost": tally.lost, "duplicated": tally.duplicated,
             "rejected": tally.rejected, "unsent": unsent, "sustained": sustained,
             "cpu_percent": cost.cpu_percent,
+            "redis_cpu_percent": cost.redis_cpu_percent,
+            "waited_ms_per_second": cost.waited_ms_per_second,
+            "redis_waited_ms_per_second": cost.redis_waited_ms_per_second,
+            "generator_cpu_percent": cost.generator_cpu_percent,
+            "generator_waited_ms_per_second": cost.generator_waited_ms_per_second,
             "p99_authors_node_ms": tally.by_node.as_ref().map(|b| b.authors_node.p99_ms),
             "p99_other_node_ms": tally.by_node.as_ref().map(|b| b.other_node.p99_ms),
         }));
