@@ -517,6 +517,40 @@ mod tests {
         found
     }
 
+    /// A segment's log: its bytes up to the zeros laid down ahead.
+    fn logged(segment: &Path) -> Vec<u8> {
+        let mut bytes = std::fs::read(segment).unwrap();
+        bytes.truncate(bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len()));
+        bytes
+    }
+
+    #[tokio::test]
+    async fn the_log_is_written_into_zeros_laid_down_ahead_of_it_and_read_back_up_to_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open_with(dir.path(), 4 << 20).unwrap();
+        log.create(&board(), &meta(), &[event(1)]).await.unwrap();
+        let segment = wal_segments(dir.path()).pop().unwrap();
+        let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+        assert_eq!(size(&segment), 256 << 10, "a new segment starts with 256 kB of zeros");
+        assert!(logged(&segment).is_empty(), "creating a board writes its own file, synced");
+        // Past half of those zeros, the next 256 kB are laid down behind the log, never over it.
+        let mut seq = 1;
+        while logged(&segment).len() < 200 << 10 {
+            let events: Vec<Sequenced> = (seq + 1..=seq + 100).map(event).collect();
+            log.append(&board(), Epoch::EMBEDDED, Seq(seq), &events).await.unwrap();
+            seq += 100;
+        }
+        assert_eq!(size(&segment), 512 << 10);
+        let lines = logged(&segment);
+        assert_eq!(lines.iter().filter(|b| **b == b'\n').count() as u64, seq - 1, "every append, once, in the log");
+        drop(log);
+        let reopened = DiskLog::open_with(dir.path(), 4 << 20).unwrap();
+        assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events, (1..=seq).map(event).collect::<Vec<_>>());
+        // Recovery read the old segment up to its zeros (every line whole), and removed it.
+        assert_eq!(wal_segments(dir.path()).len(), 1);
+        reopened.append(&board(), Epoch::EMBEDDED, Seq(seq), &[event(seq + 1)]).await.unwrap();
+    }
+
     #[tokio::test]
     async fn an_acknowledged_append_survives_a_crash_that_loses_the_unsynced_board_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -562,7 +596,10 @@ mod tests {
         let segment = wal_segments(dir.path()).pop().unwrap();
         let (_, mut torn) = wal::encode(&board(), &[event(3)]).unwrap();
         torn.truncate(torn.len() - 3);
-        OpenOptions::new().append(true).open(&segment).unwrap().write_all(&torn).unwrap();
+        // Where the next round would have written: over the zeros after the log.
+        let end = logged(&segment).len() as u64;
+        std::os::unix::fs::FileExt::write_all_at(&OpenOptions::new().write(true).open(&segment).unwrap(), &torn, end)
+            .unwrap();
         let reopened = DiskLog::open(dir.path()).unwrap();
         assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events, vec![event(1), event(2)]);
         reopened.append(&board(), Epoch::EMBEDDED, Seq(2), &[event(3), event(4)]).await.unwrap();
@@ -646,7 +683,8 @@ mod tests {
         }
         assert!(log.checkpoints() >= 2, "{} checkpoints", log.checkpoints());
         assert_eq!(segments.len(), 1, "only the current segment is kept: {segments:?}");
-        assert!(std::fs::metadata(&segments[0]).unwrap().len() < 1024 + 512);
+        assert!(logged(&segments[0]).len() < 1024 + 512);
+        assert!(std::fs::metadata(&segments[0]).unwrap().len() < 1024 + 512, "no zeros past the checkpoint");
         drop(log);
         let reopened = DiskLog::open(dir.path()).unwrap();
         assert_eq!(reopened.load(&board()).await.unwrap().unwrap().events, (1..=40).map(event).collect::<Vec<_>>());
