@@ -4,8 +4,8 @@
 //! (`... listening on http://ADDR`); [`Node`] waits for that line. [`Usage`] reads CPU time and
 //! resident memory from `/proc`, so a scenario can say what the server (and Redis, when it is part
 //! of the topology) spent, measured the same way for every stack. It also reads how long the
-//! process's threads were ready to run but waited for a CPU: on a machine the load generator
-//! shares with the servers, that wait is where a tail latency comes from.
+//! process's threads were ready to run but waited for a CPU: how crowded the machine, which the
+//! load generator shares with the servers, was for each of them.
 
 use anyhow::{Context, bail};
 use std::io::BufRead;

@@ -125,8 +125,7 @@ pub struct Cost {
     pub redis_cpu_seconds: f64,
     pub redis_peak_rss_mb: f64,
     /// How long the stack's threads were ready to run but waited for a CPU, in ms per second of
-    /// the stretch (summed over threads and nodes): the machine's contention, which a tail
-    /// latency is mostly made of on two shared cores.
+    /// the stretch (summed over threads and nodes): how crowded the two shared cores were for it.
     pub waited_ms_per_second: f64,
     /// Redis's CPU as a share of one core, and its wait, when the topology has it.
     pub redis_cpu_percent: f64,

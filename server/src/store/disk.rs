@@ -520,7 +520,7 @@ mod tests {
     /// A segment's log: its bytes up to the zeros laid down ahead.
     fn logged(segment: &Path) -> Vec<u8> {
         let mut bytes = std::fs::read(segment).unwrap();
-        bytes.truncate(bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len()));
+        bytes.truncate(wal::logged_len(&bytes));
         bytes
     }
 

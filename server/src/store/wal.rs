@@ -116,7 +116,7 @@ fn parse_line(line: &[u8]) -> Option<(BoardId, Sequenced)> {
 }
 
 /// How much of a segment's bytes is log: everything before the first zero byte.
-fn logged_len(bytes: &[u8]) -> usize {
+pub(super) fn logged_len(bytes: &[u8]) -> usize {
     bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len())
 }
 
@@ -282,7 +282,7 @@ struct Segment {
     file: File,
     /// The log's length: where the next round writes.
     len: u64,
-    /// The file's length: zeros, synced, from `len` up to here.
+    /// Where the zeros laid down (and synced) end; past it, a round appends to the file's end.
     prepared: u64,
     /// How far zeros are laid down: up to where the segment is checkpointed.
     capacity: u64,
