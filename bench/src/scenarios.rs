@@ -187,26 +187,32 @@ impl Meter {
             let _ = stop.send(());
         }
         let now: Vec<Usage> = self.pids.iter().map(|&p| Usage::of(p)).collect();
-        let spent = |f: fn(&Usage) -> Duration| -> f64 {
-            now.iter().zip(&self.start).map(|(n, s)| f(n).saturating_sub(f(s)).as_secs_f64()).sum()
+        let nodes = |f: fn(&Usage) -> Duration| -> Duration {
+            now.iter().zip(&self.start).map(|(n, s)| f(n).saturating_sub(f(s))).sum()
         };
-        let (cpu, waited) = (spent(|u| u.cpu), spent(|u| u.waited));
-        let redis = self.redis.map(Usage::of).unwrap_or_default();
-        let generator = Usage::of(std::process::id());
+        let since = |now: Usage, start: &Usage| Usage {
+            cpu: now.cpu.saturating_sub(start.cpu),
+            waited: now.waited.saturating_sub(start.waited),
+            ..now
+        };
+        let redis = since(self.redis.map(Usage::of).unwrap_or_default(), &self.redis_start);
+        let generator = since(Usage::of(std::process::id()), &self.generator_start);
         let (peak, redis_peak) = *self.peak.lock().expect("not poisoned");
         let elapsed = self.started.elapsed().as_secs_f64();
+        // Milliseconds per second of the stretch; a tenth of that is a share of one core in %.
         let per_second = |d: Duration| 1e3 * d.as_secs_f64() / elapsed;
+        let cpu = nodes(|u| u.cpu);
         Cost {
-            cpu_seconds: cpu,
-            cpu_percent: 100.0 * cpu / elapsed,
+            cpu_seconds: cpu.as_secs_f64(),
+            cpu_percent: per_second(cpu) / 10.0,
             peak_rss_mb: peak as f64 / 1e6,
-            redis_cpu_seconds: redis.cpu.saturating_sub(self.redis_start.cpu).as_secs_f64(),
+            redis_cpu_seconds: redis.cpu.as_secs_f64(),
             redis_peak_rss_mb: redis_peak as f64 / 1e6,
-            waited_ms_per_second: 1e3 * waited / elapsed,
-            redis_cpu_percent: per_second(redis.cpu.saturating_sub(self.redis_start.cpu)) / 10.0,
-            redis_waited_ms_per_second: per_second(redis.waited.saturating_sub(self.redis_start.waited)),
-            generator_cpu_percent: per_second(generator.cpu.saturating_sub(self.generator_start.cpu)) / 10.0,
-            generator_waited_ms_per_second: per_second(generator.waited.saturating_sub(self.generator_start.waited)),
+            waited_ms_per_second: per_second(nodes(|u| u.waited)),
+            redis_cpu_percent: per_second(redis.cpu) / 10.0,
+            redis_waited_ms_per_second: per_second(redis.waited),
+            generator_cpu_percent: per_second(generator.cpu) / 10.0,
+            generator_waited_ms_per_second: per_second(generator.waited),
         }
     }
 }
