@@ -37,43 +37,66 @@ pub struct Median {
     pub what: String,
     pub median: f64,
     pub runs: Vec<f64>,
+    /// How the table prints it.
+    #[serde(skip)]
+    pub shown: Shown,
+}
+
+/// How a figure is printed. Ratios go to a thousandth, rounded towards missing their target (a
+/// rate ratio down, a p99 ratio up), so that a printed ratio never reads as reaching a target it
+/// missed: at two decimals, 2.9996× printed as 3.00× beside "met: no".
+#[derive(Debug, PartialEq, Clone, Copy)]
+pub enum Shown {
+    Figure,
+    RateRatio,
+    P99Ratio,
+}
+
+impl Shown {
+    fn text(self, v: f64) -> String {
+        match self {
+            Shown::Figure => format!("{v:.2}"),
+            Shown::RateRatio => format!("{:.3}", (v * 1000.0).floor() / 1000.0),
+            Shown::P99Ratio => format!("{:.3}", (v * 1000.0).ceil() / 1000.0),
+        }
+    }
 }
 
 /// Medians, over the runs, of each outcome's delivery rate and p99 and of each ratio.
 pub fn medians(runs: &[Run]) -> Vec<Median> {
-    let mut figures: Vec<(String, Vec<f64>)> = Vec::new();
-    let mut add = |what: String, value: Option<f64>| {
+    let mut figures: Vec<(String, Shown, Vec<f64>)> = Vec::new();
+    let mut add = |what: String, shown: Shown, value: Option<f64>| {
         let Some(value) = value else { return };
-        match figures.iter_mut().find(|(w, _)| *w == what) {
-            Some((_, values)) => values.push(value),
-            None => figures.push((what, vec![value])),
+        match figures.iter_mut().find(|(w, _, _)| *w == what) {
+            Some((_, _, values)) => values.push(value),
+            None => figures.push((what, shown, vec![value])),
         }
     };
     for run in runs {
         for o in &run.outcomes {
             let name = format!("{} / {} / {}", o.scenario, o.stack.label(), o.topology.label());
             if o.scenario != "idle_capacity" {
-                add(format!("{name}: deliveries/s"), Some(o.tally.deliveries_per_second));
-                add(format!("{name}: p99 ms"), Some(o.tally.latency.p99_ms));
+                add(format!("{name}: deliveries/s"), Shown::Figure, Some(o.tally.deliveries_per_second));
+                add(format!("{name}: p99 ms"), Shown::Figure, Some(o.tally.latency.p99_ms));
             }
             for key in ["rss_per_connection_kb", "idle_cpu_percent", "all_resynced_after_restart_seconds"] {
-                add(format!("{name}: {key}"), o.extra[key].as_f64());
+                add(format!("{name}: {key}"), Shown::Figure, o.extra[key].as_f64());
             }
         }
         for r in &run.ratios {
             let name = format!("minim / {} ({}, {})", r.baseline.label(), r.topology.label(), r.what);
-            add(format!("{name}: delivery rate"), r.delivery_rate);
-            add(format!("{name}: p99"), r.p99);
+            add(format!("{name}: delivery rate"), Shown::RateRatio, r.delivery_rate);
+            add(format!("{name}: p99"), Shown::P99Ratio, r.p99);
         }
     }
     figures
         .into_iter()
-        .map(|(what, runs)| {
+        .map(|(what, shown, runs)| {
             let mut sorted = runs.clone();
             sorted.sort_by(f64::total_cmp);
             let mid = sorted.len() / 2;
             let median = if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 };
-            Median { what, median, runs }
+            Median { what, median, runs, shown }
         })
         .collect()
 }
@@ -220,8 +243,8 @@ pub fn table(report: &Report) -> String {
         let _ = writeln!(out, "| figure | median | runs |");
         let _ = writeln!(out, "|---|---|---|");
         for m in &report.medians {
-            let runs: Vec<String> = m.runs.iter().map(|v| format!("{v:.2}")).collect();
-            let _ = writeln!(out, "| {} | {:.2} | {} |", m.what, m.median, runs.join(", "));
+            let runs: Vec<String> = m.runs.iter().map(|v| m.shown.text(*v)).collect();
+            let _ = writeln!(out, "| {} | {} | {} |", m.what, m.shown.text(m.median), runs.join(", "));
         }
     }
     out
@@ -329,15 +352,15 @@ fn run_table(out: &mut String, run: &Run) {
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
         for r in &run.ratios {
-            let x = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}×"));
+            let x = |v: Option<f64>, shown: Shown| v.map_or("-".into(), |v| format!("{}×", shown.text(v)));
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.baseline.label(),
                 r.topology.label(),
                 r.what,
-                x(r.delivery_rate),
-                x(r.p99),
+                x(r.delivery_rate, Shown::RateRatio),
+                x(r.p99, Shown::P99Ratio),
                 r.at_offered_per_second.map_or("-".into(), |v| format!("{v:.0}")),
                 r.target,
                 r.met.map_or("-", |m| if m { "yes" } else { "no" }),
@@ -367,5 +390,15 @@ mod tests {
         assert_eq!(m.len(), 1, "a missing p99 is no figure: {m:?}");
         assert_eq!((m[0].median, m[0].runs.clone()), (0.6, vec![0.6, 0.9, 0.5]));
         assert_eq!(medians(&runs[..2])[0].median, 0.75);
+    }
+
+    #[test]
+    fn a_ratio_is_printed_rounded_towards_missing_its_target() {
+        assert_eq!(Shown::RateRatio.text(2.9996), "2.999");
+        assert_eq!(Shown::RateRatio.text(3.0), "3.000");
+        assert_eq!(Shown::RateRatio.text(0.7149), "0.714");
+        assert_eq!(Shown::P99Ratio.text(1.5004), "1.501");
+        assert_eq!(Shown::P99Ratio.text(1.5), "1.500");
+        assert_eq!(Shown::Figure.text(95_932.578), "95932.58");
     }
 }
