@@ -71,7 +71,7 @@ async fn every_scenario_on_every_stack_delivers_each_event_exactly_once() {
     let ratios = report::ratios(&outcomes);
     assert!(ratios.iter().any(|r| r.baseline == Stack::Bare && r.delivery_rate.is_some()));
     assert!(ratios.iter().any(|r| r.baseline == Stack::SocketIo && r.delivery_rate.is_some()));
-    // Every stack sustained every step, so the p99s are compared at each, up to the last.
+    // Every stack sustained every step, so the p99s are compared at the last one too.
     let equal = report::equal_load(&outcomes);
     for baseline in [Stack::Bare, Stack::SocketIo] {
         let found =
