@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use minim_bench::procs::{Programs, raise_fd_limit};
 use minim_bench::report::{self, Machine, Report};
-use minim_bench::scenarios::Scale;
+use minim_bench::scenarios::{self, Scale};
 use minim_bench::stack::{Stack, Topology};
 use minim_bench::{Selection, run};
 use std::path::PathBuf;
@@ -109,7 +109,12 @@ async fn main() -> anyhow::Result<()> {
     }
     std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)?;
     eprintln!("results written to {}", args.json.display());
-    let inexact: Vec<_> = report.runs.iter().flat_map(|r| &r.outcomes).filter(|o| !o.is_exact()).collect();
-    anyhow::ensure!(inexact.is_empty(), "{} outcome(s) lost, duplicated or reordered events", inexact.len());
+    let inexact = report::inexact(&report.runs);
+    anyhow::ensure!(
+        inexact.is_empty(),
+        "events lost (not delivered within {} s of the end of the offered load), duplicated or reordered:\n{}",
+        scenarios::DRAIN_PATIENCE.as_secs(),
+        inexact.join("\n")
+    );
     Ok(())
 }

@@ -440,6 +440,23 @@ fn run_table(out: &mut String, run: &Run) {
     }
 }
 
+/// Every outcome that lost, doubled or reordered an event, named with its run, scenario, stack and
+/// topology, so that a baseline that fell too far behind (socket.io in a town hall) is told apart
+/// from a fault of the harness or of minim. Any of them fails the run, for every stack alike.
+pub fn inexact(runs: &[Run]) -> Vec<String> {
+    let outcomes = runs.iter().enumerate().flat_map(|(i, run)| run.outcomes.iter().map(move |o| (i + 1, o)));
+    outcomes
+        .filter(|(_, o)| !o.is_exact())
+        .map(|(run, o)| {
+            let (scenario, stack, topology, t) = (o.scenario, o.stack.label(), o.topology.label(), &o.tally);
+            format!(
+                "run {run}, {scenario} / {stack} / {topology}: lost {}, duplicated {}, out of order {}",
+                t.lost, t.duplicated, t.out_of_order
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,5 +544,20 @@ mod tests {
         assert_eq!(Shown::P99Ratio.text(1.5004), "1.501");
         assert_eq!(Shown::P99Ratio.text(1.5), "1.500");
         assert_eq!(Shown::Figure.text(95_932.578), "95932.58");
+    }
+
+    #[test]
+    fn outcomes_that_lost_an_event_are_named_with_their_run() {
+        let exact = hour(Stack::Minim, Topology::OneNode, serde_json::json!([]));
+        let mut late = hour(Stack::SocketIo, Topology::TwoNodesRedis, serde_json::json!([]));
+        late.scenario = "town_hall";
+        late.tally.lost = 1232;
+        let run = |outcomes| Run { outcomes, ratios: vec![], equal_load: vec![] };
+        let runs = [run(vec![exact.clone()]), run(vec![exact, late])];
+        assert_eq!(
+            inexact(&runs),
+            ["run 2, town_hall / socket.io / 2 nodes + Redis: lost 1232, duplicated 0, out of order 0"]
+        );
+        assert!(inexact(&runs[..1]).is_empty());
     }
 }

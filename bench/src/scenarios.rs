@@ -36,7 +36,7 @@ const MAX_SEAT_RATE: f64 = 9.0;
 /// try; a step that lost, doubled or reordered an event gets none.
 const STEP_ATTEMPTS: u32 = 2;
 /// How long a stretch may take to deliver what was sent once sending stops.
-const DRAIN_PATIENCE: Duration = Duration::from_secs(15);
+pub const DRAIN_PATIENCE: Duration = Duration::from_secs(15);
 /// How long a setup may take to agree on the boards' state.
 const SETTLE_PATIENCE: Duration = Duration::from_secs(60);
 
