@@ -81,10 +81,8 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("run {i} of {}", args.repeat);
         let outcomes = run(&programs, &scale, &selection, |o| {
             eprintln!(
-                "{} / {} / {}: {:.0} deliveries/s, p99 {:.2} ms, lost {}, dup {}",
-                o.scenario,
-                o.stack.label(),
-                o.topology.label(),
+                "{}: {:.0} deliveries/s, p99 {:.2} ms, lost {}, dup {}",
+                o.name(),
                 o.tally.deliveries_per_second,
                 o.tally.latency.p99_ms,
                 o.tally.lost,

@@ -76,7 +76,7 @@ pub fn medians(runs: &[Run]) -> Vec<Median> {
     };
     for run in runs {
         for o in &run.outcomes {
-            let name = format!("{} / {} / {}", o.scenario, o.stack.label(), o.topology.label());
+            let name = o.name();
             if o.scenario != "idle_capacity" {
                 add(format!("{name}: deliveries/s"), Shown::Figure, Some(o.tally.deliveries_per_second));
                 add(format!("{name}: p99 ms"), Shown::Figure, Some(o.tally.latency.p99_ms));
@@ -448,10 +448,13 @@ pub fn inexact(runs: &[Run]) -> Vec<String> {
     outcomes
         .filter(|(_, o)| !o.is_exact())
         .map(|(run, o)| {
-            let (scenario, stack, topology, t) = (o.scenario, o.stack.label(), o.topology.label(), &o.tally);
+            let t = &o.tally;
             format!(
-                "run {run}, {scenario} / {stack} / {topology}: lost {}, duplicated {}, out of order {}",
-                t.lost, t.duplicated, t.out_of_order
+                "run {run}, {}: lost {}, duplicated {}, out of order {}",
+                o.name(),
+                t.lost,
+                t.duplicated,
+                t.out_of_order
             )
         })
         .collect()

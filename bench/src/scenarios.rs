@@ -239,6 +239,11 @@ impl Outcome {
     pub fn is_exact(&self) -> bool {
         self.tally.lost == 0 && self.tally.duplicated == 0 && self.tally.out_of_order == 0
     }
+
+    /// "scenario / stack / topology", as the progress lines, the medians and the errors name it.
+    pub fn name(&self) -> String {
+        format!("{} / {} / {}", self.scenario, self.stack.label(), self.topology.label())
+    }
 }
 
 /// A command to send at `at` (from the start of the timeline) by one seat of one room.
