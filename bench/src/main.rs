@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use minim_bench::procs::{Programs, raise_fd_limit};
 use minim_bench::report::{self, Machine, Report};
-use minim_bench::scenarios::{self, Scale};
+use minim_bench::scenarios::{self, Outcome, Scale};
 use minim_bench::stack::{Stack, Topology};
 use minim_bench::{Selection, run};
 use std::path::PathBuf;
@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)?;
     eprintln!("results written to {}", args.json.display());
     let patience = scenarios::DRAIN_PATIENCE.as_secs();
-    let behind = report::inexact(&report.runs, |s| !s.must_be_exact());
+    let behind = report::inexact(&report.runs, |o| !o.fails_the_run());
     if !behind.is_empty() {
         eprintln!(
             "a baseline fell behind: events not delivered within {patience} s of the end of the offered load are \
@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
             behind.join("\n")
         );
     }
-    let inexact = report::inexact(&report.runs, Stack::must_be_exact);
+    let inexact = report::inexact(&report.runs, Outcome::fails_the_run);
     anyhow::ensure!(
         inexact.is_empty(),
         "events lost (not delivered within {patience} s of the end of the offered load), duplicated or reordered:\n{}",

@@ -240,6 +240,19 @@ impl Outcome {
         self.tally.lost == 0 && self.tally.duplicated == 0 && self.tally.out_of_order == 0
     }
 
+    /// Whether the outcome fails the run: anything inexact from minim, the stack under test, or
+    /// from the bare broadcast, which drops nothing by construction (a loss there is the
+    /// harness's). From socket.io, a doubled or reordered event does, but not one still undelivered
+    /// when the patience ran out: driven past what it keeps up with (a town hall), socket.io falls
+    /// behind, and that is its result, reported beside the others.
+    pub fn fails_the_run(&self) -> bool {
+        let t = &self.tally;
+        match self.stack {
+            Stack::SocketIo => t.duplicated > 0 || t.out_of_order > 0,
+            Stack::Minim | Stack::Bare => !self.is_exact(),
+        }
+    }
+
     /// "scenario / stack / topology", as the progress lines, the medians and the errors name it.
     pub fn name(&self) -> String {
         format!("{} / {} / {}", self.scenario, self.stack.label(), self.topology.label())

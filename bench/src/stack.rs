@@ -40,14 +40,6 @@ impl Stack {
     pub fn has_rules(self) -> bool {
         self != Stack::Bare
     }
-
-    /// Whether a run fails when this stack loses, doubles or reorders an event. minim is the stack
-    /// under test, and the bare broadcast drops nothing by construction, so a loss there is the
-    /// harness's. socket.io driven past what it keeps up with (a town hall) falls behind: that is
-    /// its result, reported beside the others, not a fault of the run.
-    pub fn must_be_exact(self) -> bool {
-        self != Stack::SocketIo
-    }
 }
 
 impl std::str::FromStr for Stack {
