@@ -338,7 +338,7 @@ fn run_table(out: &mut String, run: &Run) {
     for o in run.outcomes.iter().filter(|o| o.scenario == "mini_m_hour") {
         let _ = writeln!(
             out,
-            "\nMini-M hour steps, {} on {} (sustained: p99 < {P99_TARGET_MS} ms, ≥90% of the offered rate accepted, nothing lost; a step that misses is tried once more):",
+            "\nMini-M hour steps, {} on {} (sustained: p99 < {P99_TARGET_MS} ms, ≥90% of the offered rate accepted, nothing lost; a step that misses is tried once more; after the first rate missed, the gap below it is halved up to twice):",
             o.stack.label(),
             o.topology.label()
         );

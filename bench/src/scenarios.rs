@@ -35,6 +35,14 @@ const MAX_SEAT_RATE: f64 = 9.0;
 /// sustains before and after it (the machine's own hiccups), so a step that misses gets one more
 /// try; a step that lost, doubled or reordered an event gets none.
 const STEP_ATTEMPTS: u32 = 2;
+/// After the ladder stops, how many times the gap between the highest rate sustained and the
+/// lowest missed is halved, and the gap (a share of the former) small enough to stop sooner. The
+/// ladder's rungs are 1,000 to 4,000 ev/s apart where stacks reach their ceilings, so without this a
+/// ceiling, and a ratio of two of them, would be known only to within a rung (up to a quarter).
+const REFINEMENTS: u32 = 2;
+const RESOLUTION: f64 = 0.05;
+/// Rates tried between the ladder's rungs are multiples of this.
+const RATE_GRAIN: f64 = 250.0;
 /// How long a stretch may take to deliver what was sent once sending stops.
 pub const DRAIN_PATIENCE: Duration = Duration::from_secs(15);
 /// How long a setup may take to agree on the boards' state.
@@ -545,30 +553,78 @@ async fn stage_boards(stack: Stack, rooms: &[Room]) -> anyhow::Result<Vec<(usize
     Ok(actors)
 }
 
-/// Where the Mini-M hour's ladder goes after a step.
+/// What a step's try settled.
 #[derive(Debug, PartialEq)]
-enum Ladder {
-    /// On to the next rate.
-    Up,
-    /// The same rate once more.
+enum Step {
+    Sustained,
+    /// Missed the targets; the same rate once more.
     Again,
-    Stop,
+    /// Missed the targets in every try.
+    Missed,
+    /// Lost, doubled or reordered an event: the search ends here.
+    Inexact,
 }
 
-/// A sustained step goes up; one that missed the targets is tried again, up to
-/// [`STEP_ATTEMPTS`] times in all; one that lost or doubled an event stops the ladder at once.
-fn next_step(sustained: bool, exact: bool, attempt: u32) -> Ladder {
+/// A sustained try settles its rate; one that missed the targets is tried again, up to
+/// [`STEP_ATTEMPTS`] times in all; one that lost or doubled an event ends the search at once.
+fn next_step(sustained: bool, exact: bool, attempt: u32) -> Step {
     match (sustained, exact) {
-        (_, false) => Ladder::Stop,
-        (true, true) => Ladder::Up,
-        (false, true) if attempt < STEP_ATTEMPTS => Ladder::Again,
-        (false, true) => Ladder::Stop,
+        (_, false) => Step::Inexact,
+        (true, true) => Step::Sustained,
+        (false, true) if attempt < STEP_ATTEMPTS => Step::Again,
+        (false, true) => Step::Missed,
+    }
+}
+
+/// The Mini-M hour's search for a stack's highest sustained rate: up the scale's ladder until a
+/// rate is missed, then the gap between the highest rate sustained and that one is halved
+/// ([`REFINEMENTS`], [`RESOLUTION`]).
+#[derive(Debug)]
+struct Search<'a> {
+    ladder: &'a [f64],
+    /// The next rung, while climbing.
+    rung: usize,
+    sustained: Option<f64>,
+    missed: Option<f64>,
+    refinements: u32,
+}
+
+impl<'a> Search<'a> {
+    fn new(ladder: &'a [f64]) -> Search<'a> {
+        Search { ladder, rung: 0, sustained: None, missed: None, refinements: 0 }
+    }
+
+    /// The rate to try next, if any.
+    fn rate(&self) -> Option<f64> {
+        let Some(missed) = self.missed else { return self.ladder.get(self.rung).copied() };
+        // Nothing sustained: there is no gap to halve.
+        let sustained = self.sustained?;
+        if self.refinements >= REFINEMENTS || missed - sustained <= sustained * RESOLUTION {
+            return None;
+        }
+        let middle = ((sustained + missed) / 2.0 / RATE_GRAIN).round() * RATE_GRAIN;
+        (sustained < middle && middle < missed).then_some(middle)
+    }
+
+    /// What the tries of `rate` (the one [`Search::rate`] gave) came to.
+    fn settle(&mut self, rate: f64, sustained: bool) {
+        if self.missed.is_some() {
+            self.refinements += 1;
+        }
+        match (sustained, self.missed) {
+            (true, None) => {
+                self.sustained = Some(rate);
+                self.rung += 1;
+            }
+            (true, Some(_)) => self.sustained = Some(rate),
+            (false, _) => self.missed = Some(rate),
+        }
     }
 }
 
 /// Mini-M hour: boards of 8 in every stage; the offered rate steps up until a step is not
-/// sustained in [`STEP_ATTEMPTS`] tries. The outcome is the last sustained step (or the first,
-/// marked, if none was).
+/// sustained in [`STEP_ATTEMPTS`] tries, then narrows in on the highest sustained rate
+/// ([`Search`]). The outcome is the highest sustained step (or the first, marked, if none was).
 pub async fn mini_m_hour(
     stack: Stack,
     topology: Topology,
@@ -588,9 +644,9 @@ pub async fn mini_m_hour(
     }
     let mut steps = Vec::new();
     let mut best: Option<Outcome> = None;
-    let mut rates = scale.rates.iter().peekable();
+    let mut search = Search::new(&scale.rates);
     let mut attempt = 1;
-    while let Some(&&rate) = rates.peek() {
+    while let Some(rate) = search.rate() {
         let rate = rate.min(MAX_SEAT_RATE * actors.len() as f64);
         let start_keys = measure::heads(&rooms);
         let plan = steady_plan(&mut actors, rate, scale.step);
@@ -602,7 +658,7 @@ pub async fn mini_m_hour(
             && tally.duplicated == 0
             && unsent == 0;
         steps.push(serde_json::json!({
-            "offered_per_second": rate, "attempt": attempt, "events_per_second": tally.events_per_second,
+            "offered_per_second": rate, "attempt": attempt, "between_rungs": search.missed.is_some(), "events_per_second": tally.events_per_second,
             "deliveries_per_second": tally.deliveries_per_second, "p50_ms": tally.latency.p50_ms,
             "p99_ms": tally.latency.p99_ms, "lost": tally.lost, "duplicated": tally.duplicated,
             "rejected": tally.rejected, "unsent": unsent, "sustained": sustained,
@@ -631,12 +687,12 @@ pub async fn mini_m_hour(
             best = Some(Outcome { extra: serde_json::json!({ "sustained": sustained }), ..outcome });
         }
         match next_step(sustained, exact, attempt) {
-            Ladder::Up => {
-                rates.next();
+            Step::Again => attempt += 1,
+            Step::Sustained | Step::Missed => {
+                search.settle(rate, sustained);
                 attempt = 1;
             }
-            Ladder::Again => attempt += 1,
-            Ladder::Stop => break,
+            Step::Inexact => break,
         }
         // Let queues empty before the next stretch.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -787,10 +843,40 @@ mod tests {
 
     #[test]
     fn a_missed_step_is_tried_once_more_and_a_lossy_one_never() {
-        assert_eq!(next_step(true, true, 1), Ladder::Up);
-        assert_eq!(next_step(true, true, 2), Ladder::Up, "a step sustained on its second try counts");
-        assert_eq!(next_step(false, true, 1), Ladder::Again);
-        assert_eq!(next_step(false, true, STEP_ATTEMPTS), Ladder::Stop);
-        assert_eq!(next_step(false, false, 1), Ladder::Stop, "losing an event is not the machine's hiccup");
+        assert_eq!(next_step(true, true, 1), Step::Sustained);
+        assert_eq!(next_step(true, true, 2), Step::Sustained, "a step sustained on its second try counts");
+        assert_eq!(next_step(false, true, 1), Step::Again);
+        assert_eq!(next_step(false, true, STEP_ATTEMPTS), Step::Missed);
+        assert_eq!(next_step(false, false, 1), Step::Inexact, "losing an event is not the machine's hiccup");
+    }
+
+    /// The rates a search tries when the stack sustains everything below `ceiling`.
+    fn tried(ladder: &[f64], ceiling: f64) -> Vec<f64> {
+        let mut search = Search::new(ladder);
+        let mut tried = Vec::new();
+        while let Some(rate) = search.rate() {
+            assert!(tried.len() < 50, "the search ends: {tried:?}");
+            tried.push(rate);
+            search.settle(rate, rate < ceiling);
+        }
+        tried
+    }
+
+    #[test]
+    fn the_search_climbs_the_ladder_then_halves_the_gap_above_the_highest_rate_sustained() {
+        let full = Scale::full().rates;
+        let k = |rates: &[f64]| rates.iter().map(|r| r / 1000.0).collect::<Vec<_>>();
+        let climb = |to: f64| k(&full).into_iter().take_while(|r| *r <= to).collect::<Vec<_>>();
+        // Sustains 4,600: misses 5,000, then sustains 4,500, then misses 4,750 (two halvings).
+        assert_eq!(k(&tried(&full, 4600.0)), [climb(5.0), vec![4.5, 4.75]].concat());
+        // Sustains 11,999: misses 12,000 and 11,500; one halving leaves 500 over 11,000, under 5%.
+        assert_eq!(k(&tried(&full, 11_999.0)), [climb(12.0), vec![11.5]].concat());
+        // A wide rung: sustains 15,200 between 14,000 and 16,000.
+        assert_eq!(k(&tried(&full, 15_200.0)), [climb(16.0), vec![15.0, 15.5]].concat());
+        // Nothing sustained: nothing to halve.
+        assert_eq!(k(&tried(&full, 100.0)), [0.25]);
+        // Rungs already closer than the grain (the smoke scale) or all sustained: the ladder alone.
+        assert_eq!(tried(&Scale::smoke().rates, 150.0), [100.0, 200.0]);
+        assert_eq!(tried(&Scale::smoke().rates, 1e9), [100.0, 200.0]);
     }
 }
