@@ -35,11 +35,12 @@ const MAX_SEAT_RATE: f64 = 9.0;
 /// sustains before and after it (the machine's own hiccups), so a step that misses gets one more
 /// try; a step that lost, doubled or reordered an event gets none.
 const STEP_ATTEMPTS: u32 = 2;
-/// After the ladder stops, how many times the gap between the highest rate sustained and the
-/// lowest missed is halved, and the gap (a share of the former) small enough to stop sooner. The
-/// ladder's rungs are 1,000 to 4,000 ev/s apart where stacks reach their ceilings, so without this a
-/// ceiling, and a ratio of two of them, would be known only to within a rung (up to a quarter).
+/// After the ladder misses a rate, how many times the gap between the highest rate sustained and
+/// the one missed is halved. The ladder's rungs are 1,000 to 4,000 ev/s apart where stacks reach
+/// their ceilings, so without this a ceiling, and a ratio of two of them, would be known only to
+/// within a rung (up to a quarter).
 const REFINEMENTS: u32 = 2;
+/// A gap this small, as a share of the highest rate sustained, is not halved any more.
 const RESOLUTION: f64 = 0.05;
 /// Rates tried between the ladder's rungs are multiples of this.
 const RATE_GRAIN: f64 = 250.0;
@@ -608,16 +609,14 @@ impl<'a> Search<'a> {
 
     /// What the tries of `rate` (the one [`Search::rate`] gave) came to.
     fn settle(&mut self, rate: f64, sustained: bool) {
-        if self.missed.is_some() {
-            self.refinements += 1;
+        match self.missed {
+            None => self.rung += 1,
+            Some(_) => self.refinements += 1,
         }
-        match (sustained, self.missed) {
-            (true, None) => {
-                self.sustained = Some(rate);
-                self.rung += 1;
-            }
-            (true, Some(_)) => self.sustained = Some(rate),
-            (false, _) => self.missed = Some(rate),
+        if sustained {
+            self.sustained = Some(rate);
+        } else {
+            self.missed = Some(rate);
         }
     }
 }
@@ -658,7 +657,8 @@ pub async fn mini_m_hour(
             && tally.duplicated == 0
             && unsent == 0;
         steps.push(serde_json::json!({
-            "offered_per_second": rate, "attempt": attempt, "between_rungs": search.missed.is_some(), "events_per_second": tally.events_per_second,
+            "offered_per_second": rate, "attempt": attempt, "between_rungs": search.missed.is_some(),
+            "events_per_second": tally.events_per_second,
             "deliveries_per_second": tally.deliveries_per_second, "p50_ms": tally.latency.p50_ms,
             "p99_ms": tally.latency.p99_ms, "lost": tally.lost, "duplicated": tally.duplicated,
             "rejected": tally.rejected, "unsent": unsent, "sustained": sustained,
