@@ -8,7 +8,7 @@
 --       3 topic status (hash id -> q|c|d: queued, current, discussed), 4 topic details (hash
 --       x<id> = text as JSON, a<id> = author, h<id> = 1 if hidden), 5 people (hash t<p> = topics
 --       written, u<p> = votes used, <p>:<id> = votes on topic), 6 check-in answers (hash p -> answer).
--- ARGV: command, person, role (f = facilitator, p = participant, s = the server), now (ms), then
+-- ARGV: command (or snapshot, below), person, role (f = facilitator, p = participant, s = the server), now (ms), then
 --       the command's own arguments (already validated and normalised by server.js).
 -- Returns {"ok":true,"seq":N,"events":[...]} (N = seq of the last event, or the current seq) or
 -- {"ok":false,"code":"...","message":"..."}.
@@ -311,6 +311,32 @@ function H.end_timebox()
   local id = current()
   set('timer', 'expired'); set('ci', '1'); redis.call('DEL', C)
   emit('{"type":"timebox_ended","topic":' .. id .. '}')
+end
+
+-- Not a command: the board as a client (re)joining it sees it, what its events so far add up to
+-- (no authors, no voters; hidden topics without their text; totals once they are public). Read
+-- only: a board that does not exist yet shows its defaults and is not created.
+if cmd == 'snapshot' then
+  local votes, status, details, public = hash(V), hash(Q), hash(T), totals_public() == 'true'
+  local topics = {}
+  for id = 1, tonumber(b.lt) do
+    local k = tostring(id)
+    if votes[k] then
+      local hidden = details['h' .. k] == '1'
+      topics[#topics + 1] = '{"topic":' .. k .. ',"text":' .. (hidden and 'null' or details['x' .. k])
+        .. ',"hidden":' .. tostring(hidden) .. ',"votes":' .. (public and votes[k] or 'null')
+        .. ',"status":"' .. status[k] .. '"}'
+    end
+  end
+  local answers = { up = 0, sideways = 0, down = 0 }
+  for _, answer in pairs(hash(C)) do answers[answer] = answers[answer] + 1 end
+  return '{"ok":true,"seq":' .. b.seq .. ',"board":{"phase":"' .. b.phase .. '","settings":{"votes_per_person":'
+    .. b.vpp .. ',"max_votes_per_topic":' .. b.mvt .. ',"timebox_ms":' .. b.tb .. ',"extension_ms":'
+    .. (b.ext == '' and 'null' or b.ext) .. ',"hide_topics_until_revealed":' .. tostring(b.ht == '1')
+    .. ',"hide_totals_until_voting_closes":' .. tostring(b.hv == '1') .. '},"timer":{"state":"' .. b.timer
+    .. '","deadline":' .. b.dl .. ',"remaining_ms":' .. b.rem .. '},"current":' .. b.cur
+    .. ',"check_in":' .. (b.ci == '1' and ('{"up":' .. answers.up .. ',"sideways":' .. answers.sideways
+    .. ',"down":' .. answers.down .. '}') or 'null') .. ',"topics":[' .. table.concat(topics, ',') .. ']}}'
 end
 
 local ok, err = pcall(function()

@@ -7,9 +7,10 @@
 //
 //   node server.js --port 0 --redis redis://127.0.0.1:6379
 //
-// Clients connect with auth {board, person, role}, join the board's room, send
-// emit("command", {type: ...}, ack) and receive "event" {seq, event} for every event of the board,
-// then the ack {ok: true, seq} or {ok: false, code, message}. Prints one line once it listens.
+// Clients connect with auth {board, person, role}, join the board's room,
+// receive "snapshot" {seq, board} (the board up to seq), emit("command", {type: ...}, ack) and
+// receive "event" {seq, event} for every event of the board, then the ack {ok: true, seq} or
+// {ok: false, code, message}. Prints one line once it listens.
 
 const fs = require('fs');
 const http = require('http');
@@ -188,6 +189,19 @@ io.on('connection', (socket) => {
   const who = String(person);
   const as = role === 'facilitator' ? 'f' : 'p';
   socket.join(board);
+  // Every (re)joining client gets the board as it stands, read after joining the room so that
+  // nothing falls between the two: an event the snapshot already holds may arrive as well, and
+  // the client drops events at or below the snapshot's seq.
+  db.board(...keys, 'snapshot', who, as, String(Date.now())).then(
+    (reply) => {
+      const { seq, board: state } = JSON.parse(reply);
+      socket.emit('snapshot', { seq, board: state });
+    },
+    (err) => {
+      console.error('snapshot failed:', err.message);
+      socket.disconnect(true); // the client comes back and asks again
+    },
+  );
   socket.on('command', (command, ack) => {
     run(board, keys, who, as, command, typeof ack === 'function' ? ack : null);
   });

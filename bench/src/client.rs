@@ -3,10 +3,12 @@
 //!
 //! The task keeps, per delivery, the event's key and the moment it arrived ([`Received`]); the
 //! scenario collects these and joins them with the moments the commands were sent
-//! ([`BoardLog`]) once the run is over, so recording costs a push per delivery. Minim clients
-//! that lose their connection come back as the app does: after the server's `reconnect` pause or
-//! a backoff, resuming from the last event they hold; deliveries during that catch-up are kept
-//! apart (they are not live latency).
+//! ([`BoardLog`]) once the run is over, so recording costs a push per delivery. Clients that lose
+//! their connection come back as each stack's app would: after the server's `reconnect` pause or
+//! a backoff; minim's resume from the last event they hold (deliveries during that catch-up are
+//! kept apart: they are not live latency), socket.io's take the board's snapshot the server sends
+//! every joining client, and the bare relay's simply reconnect (it keeps nothing to resume from:
+//! what was sent while they were away is missed).
 
 use crate::clock::{Micros, now};
 use crate::stack::{self, Inbound, Stack, Ticket};
@@ -66,8 +68,11 @@ impl BoardLog {
 pub struct Received {
     /// Live deliveries: key and arrival.
     pub live: Vec<(u64, Micros)>,
-    /// Keys received while catching up after a reconnect, or covered by a snapshot.
+    /// Keys received while catching up after a reconnect.
     pub caught_up: Vec<u64>,
+    /// The highest sequence number a snapshot taken since the last collection holds: the client
+    /// has every event up to it, whether or not each arrived on its own.
+    pub covered_through: u64,
     /// minim only: deliveries whose sequence number was not the one after the previous one.
     pub out_of_order: u64,
     /// The node the client is connected to (set when collected).
@@ -121,6 +126,8 @@ impl Client {
             pending: VecDeque::new(),
             next_request: 1,
             catching_up_to: None,
+            awaiting_snapshot: false,
+            snapshot_seq: 0,
         };
         let socket = task.connect(None).await?;
         let (tx, rx) = mpsc::channel(OPS_QUEUE);
@@ -173,6 +180,12 @@ struct Task {
     next_request: u64,
     /// minim, while resuming: the head the server announced, up to which deliveries are catch-up.
     catching_up_to: Option<u64>,
+    /// socket.io, after (re)connecting: the board's snapshot has not arrived yet.
+    awaiting_snapshot: bool,
+    /// socket.io: the latest snapshot's sequence number. Events at or below it are already in the
+    /// board the client holds, and are dropped (they can arrive after it: the server joins the
+    /// client to the board's room before reading the snapshot, so that nothing falls between).
+    snapshot_seq: u64,
 }
 
 /// How a connection ended.
@@ -235,9 +248,11 @@ impl Task {
                         _ => {}
                     }
                 }
+                // The snapshot follows, among the live events (read in `serve`).
+                self.awaiting_snapshot = true;
             }
         }
-        if self.catching_up_to.is_none() {
+        if self.catching_up_to.is_none() && !self.awaiting_snapshot {
             self.state.synced_at.store(now().0, Relaxed);
         }
         self.state.connected.store(true, Relaxed);
@@ -277,15 +292,12 @@ impl Task {
                 End::Done => return,
                 End::Lost(after) => after.unwrap_or(backoff),
             };
-            if self.stack != Stack::Minim {
-                // Only minim resumes; the baselines have no history to resume from.
-                self.fail("connection lost".into());
-                return;
-            }
             if !self.wait_answering(&mut ops, pause).await {
                 return;
             }
-            let since = Some(self.state.last_key.load(Relaxed));
+            // Only minim resumes from where it was; socket.io's server sends every joining
+            // client a snapshot, and the bare relay has nothing to resume from.
+            let since = (self.stack == Stack::Minim).then(|| self.state.last_key.load(Relaxed));
             match self.connect(since).await {
                 Ok(s) => {
                     self.state.reconnects.fetch_add(1, Relaxed);
@@ -373,6 +385,9 @@ impl Task {
     fn on_inbound(&mut self, inbound: Inbound) -> Result<Option<&'static str>, End> {
         match inbound {
             Inbound::Event(key) => {
+                if self.stack == Stack::SocketIo && key <= self.snapshot_seq {
+                    return Ok(None);
+                }
                 let state = &self.state;
                 state.count.fetch_add(1, Relaxed);
                 let last = state.last_key.load(Relaxed);
@@ -392,13 +407,17 @@ impl Task {
                 }
             }
             Inbound::Snapshot { seq } => {
-                // A resuming client that missed too much gets the board instead of the events.
-                let last = self.state.last_key.load(Relaxed);
-                self.received.caught_up.extend(last + 1..=seq);
-                self.state.last_key.store(seq.max(last), Relaxed);
-                if self.catching_up_to.is_some_and(|head| seq >= head) {
+                // The board up to `seq`: a resuming minim client that missed too much gets it
+                // instead of the events, and socket.io sends it to every joining client.
+                let state = &self.state;
+                self.received.covered_through = self.received.covered_through.max(seq);
+                self.snapshot_seq = self.snapshot_seq.max(seq);
+                state.last_key.store(seq.max(state.last_key.load(Relaxed)), Relaxed);
+                let caught_up = self.catching_up_to.is_some_and(|head| seq >= head);
+                if caught_up || self.awaiting_snapshot {
                     self.catching_up_to = None;
-                    self.state.synced_at.store(now().0, Relaxed);
+                    self.awaiting_snapshot = false;
+                    state.synced_at.store(now().0, Relaxed);
                 }
             }
             Inbound::Accepted { request, seq } => {

@@ -146,9 +146,10 @@ pub fn tally(stack: Stack, records: &[BoardRecord]) -> Tally {
                     if sent.node == client.node { same.push(latency) } else { other.push(latency) }
                 }
             }
-            let (lost, duplicated) = check(&expected, client);
+            let (lost, duplicated, covered) = check(&expected, client);
             t.lost += lost;
             t.duplicated += duplicated;
+            t.caught_up += covered;
         }
     }
     if first != u64::MAX && last > first {
@@ -163,21 +164,25 @@ pub fn tally(stack: Stack, records: &[BoardRecord]) -> Tally {
     t
 }
 
-/// How many expected events this client lacks, and how many it received more than once.
-fn check(expected: &Expected, client: &Received) -> (u64, u64) {
+/// How many expected events this client lacks, how many it received more than once, and how many
+/// it has only through a snapshot.
+fn check(expected: &Expected, client: &Received) -> (u64, u64, u64) {
     let mut keys: Vec<u64> = client.live.iter().map(|(k, _)| *k).chain(client.caught_up.iter().copied()).collect();
     keys.sort_unstable();
     let total = keys.len() as u64;
     keys.dedup();
     let duplicated = total - keys.len() as u64;
-    let missing = match expected {
+    match expected {
         Expected::Range { after, through } => {
             let have = keys.iter().filter(|k| (after + 1..=*through).contains(k)).count() as u64;
-            (through - after) - have
+            // What a snapshot holds is had, whether or not it also arrived on its own.
+            let upto = client.covered_through.min(*through);
+            let arrived = keys.iter().filter(|k| (after + 1..=upto).contains(k)).count() as u64;
+            let covered = upto.saturating_sub(*after) - arrived;
+            ((through - after) - have - covered, duplicated, covered)
         }
-        Expected::Keys(sent) => sent.iter().filter(|k| keys.binary_search(k).is_err()).count() as u64,
-    };
-    (missing, duplicated)
+        Expected::Keys(sent) => (sent.iter().filter(|k| keys.binary_search(k).is_err()).count() as u64, duplicated, 0),
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +211,23 @@ mod tests {
         assert_eq!((t.lost, t.duplicated), (3, 1));
         assert_eq!(t.latency.samples, 9);
         assert_eq!(t.latency.p50_ms, 0.5);
+    }
+
+    #[test]
+    fn a_snapshot_holds_every_event_up_to_its_sequence_number() {
+        // Out of order across two nodes: 13 arrived before the client lost its connection, 12 had
+        // not; the snapshot after it came back holds everything up to 15, and 16 arrived live.
+        let mut client = received(&[11, 13, 16]);
+        client.covered_through = 15;
+        let record = BoardRecord {
+            sent: (11..=16).map(|k| sent(k, k * 1000, 0)).collect(),
+            clients: vec![client, received(&[11, 12, 13, 14, 15])],
+            start_key: 10,
+            rejected: 0,
+        };
+        let t = tally(Stack::SocketIo, &[record]);
+        // 12, 14 and 15 came with the snapshot; the second client never got 16.
+        assert_eq!((t.lost, t.duplicated, t.caught_up, t.deliveries), (1, 0, 3, 8));
     }
 
     #[test]

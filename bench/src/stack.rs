@@ -180,7 +180,8 @@ pub enum Inbound {
     Welcome {
         head: u64,
     },
-    /// minim's snapshot: the client now holds the board up to `seq`.
+    /// A snapshot (minim's, to a resuming client that missed too much; socket.io's, to every
+    /// joining client): the client now holds the board up to `seq`.
     Snapshot {
         seq: u64,
     },
@@ -312,6 +313,11 @@ pub mod socketio {
             [b'0', ..] => Inbound::Other,
             [b'4', b'0', ..] => Inbound::Connected,
             [b'4', b'4', ..] => Inbound::Error(format!("connection refused: {text}")),
+            // The server writes {seq, board}: the number comes first.
+            [b'4', b'2', ..] if text[2..].starts_with("[\"snapshot\",") => text[2..]
+                .strip_prefix("[\"snapshot\",{")
+                .and_then(|rest| number_after(rest, "\"seq\":"))
+                .map_or_else(|| Inbound::Error(format!("odd snapshot: {text}")), |seq| Inbound::Snapshot { seq }),
             [b'4', b'2', ..] => match text.find("\"seq\":") {
                 Some(at) => number_after(&text[at..], "\"seq\":").map_or(Inbound::Other, Inbound::Event),
                 None => Inbound::Other,
@@ -360,6 +366,9 @@ mod tests {
         assert_eq!(socketio::decode("2"), Inbound::Reply("3"));
         assert_eq!(socketio::decode("40{\"sid\":\"x\"}"), Inbound::Connected);
         assert_eq!(socketio::decode("42[\"event\",{\"seq\":17,\"event\":{\"type\":\"x\"}}]"), Inbound::Event(17));
+        let snapshot = "42[\"snapshot\",{\"seq\":23,\"board\":{\"phase\":\"voting\",\"topics\":[]}}]";
+        assert_eq!(socketio::decode(snapshot), Inbound::Snapshot { seq: 23 });
+        assert!(matches!(socketio::decode("42[\"snapshot\",{\"board\":{}}]"), Inbound::Error(_)));
         assert_eq!(socketio::decode("4312[{\"ok\":true,\"seq\":5}]"), Inbound::Accepted { request: 12, seq: 5 });
         assert_eq!(
             socketio::decode("433[{\"ok\":false,\"code\":\"vote_limit\",\"message\":\"no\"}]"),
