@@ -90,9 +90,13 @@ pub async fn run(
             }
         }
     }
-    if selection.wants("reconnect_storm") && selection.stacks.contains(&Stack::Minim) {
-        let o = scenarios::reconnect_storm(programs, scale).await.context("reconnect storm")?;
-        record(o, &mut outcomes);
+    if selection.wants("reconnect_storm") {
+        for &stack in &selection.stacks {
+            let o = scenarios::reconnect_storm(stack, programs, scale)
+                .await
+                .with_context(|| format!("reconnect storm, {}", stack.label()))?;
+            record(o, &mut outcomes);
+        }
     }
     if selection.wants("idle_capacity") {
         for &stack in &selection.stacks {

@@ -111,8 +111,9 @@ async fn main() -> anyhow::Result<()> {
     let behind = report::inexact(&report.runs, |o| !o.fails_the_run());
     if !behind.is_empty() {
         eprintln!(
-            "a baseline fell behind: events not delivered within {patience} s of the end of the offered load are \
-             counted as lost in its figures (a result, not a fault of the run):\n{}",
+            "a baseline fell behind, or (the bare relay, in the reconnect storm) had nothing to catch its clients \
+             up from: events not delivered within {patience} s of the end of the offered load are counted as lost \
+             in its figures (a result, not a fault of the run):\n{}",
             behind.join("\n")
         );
     }

@@ -89,6 +89,7 @@ pub fn medians(runs: &[Run]) -> Vec<Median> {
             let name = format!("minim / {} ({}, {})", r.baseline.label(), r.topology.label(), r.what);
             add(format!("{name}: delivery rate"), Shown::RateRatio, r.delivery_rate);
             add(format!("{name}: p99"), Shown::P99Ratio, r.p99);
+            add(format!("{name}: resync time"), Shown::P99Ratio, r.resync_time);
         }
         for e in &run.equal_load {
             let (base, topology, rate) = (e.baseline.label(), e.topology.label(), e.offered_per_second);
@@ -156,6 +157,10 @@ pub struct Ratio {
     pub p99: Option<f64>,
     /// That common rate (events per second), when there is one.
     pub at_offered_per_second: Option<f64>,
+    /// The reconnect storm: the time until every client of the restarted node was back (and for
+    /// minim and socket.io, caught up), minim's over the baseline's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resync_time: Option<f64>,
     pub target: String,
     pub met: Option<bool>,
 }
@@ -186,6 +191,7 @@ pub fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
                 delivery_rate,
                 p99,
                 at_offered_per_second: common.map(|(rate, _, _)| rate),
+                resync_time: None,
                 target,
                 met,
             });
@@ -203,6 +209,27 @@ pub fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
                     .then(|| m.deliveries_per_second / b.deliveries_per_second),
                 p99: (b.latency.p99_ms > 0.0).then(|| m.latency.p99_ms / b.latency.p99_ms),
                 at_offered_per_second: None,
+                resync_time: None,
+                target: "(no target; the same load for all)".into(),
+                met: None,
+            });
+        }
+    }
+    let storm = |stack| find("reconnect_storm", stack, Topology::TwoNodesRedis);
+    if let Some(minim) = storm(Stack::Minim) {
+        let back = |o: &Outcome| o.extra["all_resynced_after_restart_seconds"].as_f64().filter(|s| *s > 0.0);
+        for baseline in [Stack::Bare, Stack::SocketIo] {
+            let Some(base) = storm(baseline) else { continue };
+            let (m, b) = (&minim.tally, &base.tally);
+            ratios.push(Ratio {
+                what: "Reconnect storm: the same offered load, one node restarted".into(),
+                baseline,
+                topology: Topology::TwoNodesRedis,
+                delivery_rate: (b.deliveries_per_second > 0.0)
+                    .then(|| m.deliveries_per_second / b.deliveries_per_second),
+                p99: (b.latency.p99_ms > 0.0).then(|| m.latency.p99_ms / b.latency.p99_ms),
+                at_offered_per_second: None,
+                resync_time: back(minim).zip(back(base)).map(|(m, b)| m / b),
                 target: "(no target; the same load for all)".into(),
                 met: None,
             });
@@ -386,9 +413,15 @@ fn run_table(out: &mut String, run: &Run) {
     }
     for o in run.outcomes.iter().filter(|o| o.scenario == "reconnect_storm") {
         let e = &o.extra;
+        let (back, lost) = if o.stack.has_rules() {
+            ("resynced", "lost")
+        } else {
+            ("reconnected (the relay keeps nothing to catch up from)", "missed while away")
+        };
         let _ = writeln!(
             out,
-            "\nReconnect storm: {} clients, {} on the restarted node; node down {:.2} s; every client resynced {:.2} s after the restart began ({:.2} s after the node was back); lost {}, duplicated {}, out of order {}",
+            "\nReconnect storm, {}: {} clients, {} on the restarted node; node down {:.2} s; every client {back} {:.2} s after the restart began ({:.2} s after the node was back); {lost} {}, duplicated {}, out of order {}",
+            o.stack.label(),
             o.clients,
             e["clients_on_restarted_node"],
             e["node_down_seconds"].as_f64().unwrap_or(0.0),
@@ -402,20 +435,21 @@ fn run_table(out: &mut String, run: &Run) {
     if !run.ratios.is_empty() {
         let _ = writeln!(
             out,
-            "\n| minim vs | topology | scenario | delivery rate | p99 | at offered ev/s | target | met |"
+            "\n| minim vs | topology | scenario | delivery rate | p99 | at offered ev/s | resync time | target | met |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
         for r in &run.ratios {
             let x = |v: Option<f64>, shown: Shown| v.map_or("-".into(), |v| format!("{}×", shown.text(v)));
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.baseline.label(),
                 r.topology.label(),
                 r.what,
                 x(r.delivery_rate, Shown::RateRatio),
                 x(r.p99, Shown::P99Ratio),
                 r.at_offered_per_second.map_or("-".into(), |v| format!("{v:.0}")),
+                x(r.resync_time, Shown::P99Ratio),
                 r.target,
                 r.met.map_or("-", |m| if m { "yes" } else { "no" }),
             );
@@ -473,6 +507,7 @@ mod tests {
             delivery_rate: Some(rate),
             p99: None,
             at_offered_per_second: None,
+            resync_time: None,
             target: String::new(),
             met: None,
         };

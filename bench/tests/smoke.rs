@@ -1,6 +1,7 @@
 //! The benchmark harness, proven on every scenario and every stack at a small scale: each client
-//! receives every event of its board exactly once, in order for minim, every command the
-//! scenarios send is one the rules accept, and every figure the report needs is there. Nothing is
+//! receives every event of its board exactly once, in order for minim (except what the bare
+//! relay's clients miss while their node restarts: it keeps nothing to catch them up from), every
+//! command the scenarios send is one the rules accept, and every figure the report needs is there. Nothing is
 //! timed here (CI machines are noisy); `scripts/bench` measures.
 
 use minim_bench::procs::Programs;
@@ -31,14 +32,18 @@ async fn every_scenario_on_every_stack_delivers_each_event_exactly_once() {
         assert!(runs.contains(&("town_hall", stack, Topology::OneNode)), "{runs:?}");
         assert!(runs.contains(&("mini_m_hour", stack, Topology::TwoNodesRedis)), "{runs:?}");
         assert!(runs.contains(&("idle_capacity", stack, Topology::OneNode)), "{runs:?}");
+        assert!(runs.contains(&("reconnect_storm", stack, Topology::TwoNodesRedis)), "{runs:?}");
     }
     assert!(runs.contains(&("mini_m_hour", Stack::Minim, Topology::OneNode)), "{runs:?}");
-    assert!(runs.contains(&("reconnect_storm", Stack::Minim, Topology::TwoNodesRedis)), "{runs:?}");
 
     for o in &outcomes {
         let what = format!("{} / {} / {}", o.scenario, o.stack.label(), o.topology.label());
         let t = &o.tally;
-        assert_eq!((t.lost, t.duplicated, t.out_of_order), (0, 0, 0), "{what}: {t:?}");
+        if o.stack == Stack::Bare && o.scenario == "reconnect_storm" {
+            assert_eq!((t.duplicated, t.out_of_order), (0, 0), "{what}: {t:?}");
+        } else {
+            assert_eq!((t.lost, t.duplicated, t.out_of_order), (0, 0, 0), "{what}: {t:?}");
+        }
         assert_eq!(o.extra["client_failures"], serde_json::json!([]), "{what}: {}", o.extra);
         assert!(o.setup_per_second > 0.0, "{what}");
         assert!(o.cost.peak_rss_mb > 0.0, "{what}: {:?}", o.cost);
@@ -65,9 +70,15 @@ async fn every_scenario_on_every_stack_delivers_each_event_exactly_once() {
         }
     }
 
-    let storm = outcomes.iter().find(|o| o.scenario == "reconnect_storm").expect("a storm");
-    assert!(storm.tally.caught_up > 0, "the clients of the restarted node caught up: {:?}", storm.tally);
-    assert!(storm.extra["all_resynced_after_restart_seconds"].as_f64().is_some_and(|s| s > 0.0), "{}", storm.extra);
+    for storm in outcomes.iter().filter(|o| o.scenario == "reconnect_storm") {
+        let what = storm.stack.label();
+        let back = storm.extra["all_resynced_after_restart_seconds"].as_f64();
+        assert!(back.is_some_and(|s| s > 0.0), "{what}: every client came back: {}", storm.extra);
+        if storm.stack.has_rules() {
+            // minim's clients resumed from their last event, socket.io's took a snapshot.
+            assert!(storm.tally.caught_up > 0, "{what}: the restarted node's clients caught up: {:?}", storm.tally);
+        }
+    }
 
     let ratios = report::ratios(&outcomes);
     assert!(ratios.iter().any(|r| r.baseline == Stack::Bare && r.delivery_rate.is_some()));
