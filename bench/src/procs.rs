@@ -109,18 +109,22 @@ impl Node {
     }
 
     /// SIGTERM (a graceful restart: minim tells its clients to come back), wait for the exit,
-    /// then start the same program again on the same port.
-    pub fn restart(&mut self) -> anyhow::Result<()> {
+    /// then start the same program again on the same port. It waits without holding up the
+    /// calling task, which may be playing a scenario's traffic meanwhile (the reconnect storm):
+    /// a command sent late would count the wait as the stack's delivery latency.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().context("while running kill")?;
+        let kill = move || Command::new("kill").args(["-TERM", &pid]).status();
+        tokio::task::spawn_blocking(kill).await?.context("while running kill")?;
         let deadline = std::time::Instant::now() + START_PATIENCE;
         while self.child.try_wait()?.is_none() {
             if std::time::Instant::now() > deadline {
                 bail!("{} did not exit within {START_PATIENCE:?} of SIGTERM", self.launch.program.display());
             }
-            std::thread::sleep(Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        *self = Node::spawn(self.launch.clone(), self.addr.port())?;
+        let (launch, port) = (self.launch.clone(), self.addr.port());
+        *self = tokio::task::spawn_blocking(move || Node::spawn(launch, port)).await??;
         Ok(())
     }
 

@@ -750,10 +750,8 @@ pub async fn reconnect_storm(stack: Stack, programs: &Programs, scale: &Scale) -
     let storm = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let began = now();
-        let node = &mut deployment.nodes[0];
-        // The restart blocks (it waits for the old process to exit); it is short, and the
-        // clients' tasks run on the other worker meanwhile.
-        tokio::task::block_in_place(|| node.restart())?;
+        // The traffic is played on this same task, so the restart must not block it.
+        deployment.nodes[0].restart().await?;
         let back = now();
         let moved: Vec<&Client> = rooms.iter().flat_map(|r| &r.seats[..4]).collect();
         let deadline = Instant::now() + Duration::from_secs(60);
