@@ -24,8 +24,19 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a new connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long clients are asked to wait before reconnecting when the server goes away.
+/// How long clients are asked to wait, at least, before reconnecting when the server goes away.
 const RECONNECT_AFTER_MS: u64 = 1_000;
+/// Over how long after that their returns are spread. Told to come back in the same instant, a
+/// node's clients would all arrive together, and every live delivery on the machine would wait
+/// behind the herd's handshakes and catch-ups (measured: `BENCHMARKS.md`, the reconnect storm).
+const RECONNECT_SPREAD_MS: u64 = 1_000;
+
+/// When connection `conn` is asked to come back. Connection numbers are consecutive, and the seats
+/// of one board often are too: a multiplicative hash scatters them over the spread.
+fn reconnect_after_ms(conn: ConnId) -> u64 {
+    let scattered = conn.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    RECONNECT_AFTER_MS + ((scattered * RECONNECT_SPREAD_MS) >> 32)
+}
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -175,7 +186,7 @@ impl Connection {
             tokio::select! {
                 biased;
                 () = &mut shutdown => {
-                    let _ = self.send(&ServerMessage::Reconnect { after_ms: RECONNECT_AFTER_MS }).await;
+                    let _ = self.send(&ServerMessage::Reconnect { after_ms: reconnect_after_ms(self.conn) }).await;
                     return End::Close(Some(CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }));
                 }
                 // The board dropped us (we fell behind) or its task stopped: pick up where we were.
@@ -371,5 +382,23 @@ mod tests {
         // A long pause refills only up to the burst.
         let much_later = later + Duration::from_secs(3600);
         assert_eq!((0..MESSAGE_BURST * 2).filter(|_| bucket.take(much_later)).count(), MESSAGE_BURST as usize);
+    }
+
+    #[test]
+    fn a_nodes_clients_are_asked_back_spread_over_a_second_not_all_at_once() {
+        // 2,500 consecutive connections, as a node holds after a busy hour: every tenth of the
+        // spread gets its share, give or take a fifth, and no one is asked back sooner.
+        let mut tenths = [0u32; 10];
+        for conn in 1..=2_500 {
+            let after = reconnect_after_ms(conn);
+            assert!((RECONNECT_AFTER_MS..RECONNECT_AFTER_MS + RECONNECT_SPREAD_MS).contains(&after), "{after}");
+            tenths[((after - RECONNECT_AFTER_MS) * 10 / RECONNECT_SPREAD_MS) as usize] += 1;
+        }
+        assert!(tenths.iter().all(|n| (200..=300).contains(n)), "{tenths:?}");
+        // The eight seats of one board, joined one after the other, come back at eight moments.
+        let mut board: Vec<u64> = (801..=808).map(reconnect_after_ms).collect();
+        board.sort_unstable();
+        board.dedup();
+        assert_eq!(board.len(), 8, "{board:?}");
     }
 }
