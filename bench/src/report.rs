@@ -197,38 +197,26 @@ pub fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
             });
         }
     }
-    if let Some(minim) = find("town_hall", Stack::Minim, Topology::OneNode) {
+    // Scenarios that offer every stack the same load: no target, the ratios say how minim held it.
+    let same_load = [
+        ("town_hall", Topology::OneNode, "Town hall: the same offered load"),
+        ("reconnect_storm", Topology::TwoNodesRedis, "Reconnect storm: the same offered load, one node restarted"),
+    ];
+    let back = |o: &Outcome| o.extra["all_resynced_after_restart_seconds"].as_f64().filter(|s| *s > 0.0);
+    for (scenario, topology, what) in same_load {
+        let Some(minim) = find(scenario, Stack::Minim, topology) else { continue };
         for baseline in [Stack::Bare, Stack::SocketIo] {
-            let Some(base) = find("town_hall", baseline, Topology::OneNode) else { continue };
+            let Some(base) = find(scenario, baseline, topology) else { continue };
             let (m, b) = (&minim.tally, &base.tally);
             ratios.push(Ratio {
-                what: "Town hall: the same offered load".into(),
+                what: what.into(),
                 baseline,
-                topology: Topology::OneNode,
+                topology,
                 delivery_rate: (b.deliveries_per_second > 0.0)
                     .then(|| m.deliveries_per_second / b.deliveries_per_second),
                 p99: (b.latency.p99_ms > 0.0).then(|| m.latency.p99_ms / b.latency.p99_ms),
                 at_offered_per_second: None,
-                resync_time: None,
-                target: "(no target; the same load for all)".into(),
-                met: None,
-            });
-        }
-    }
-    let storm = |stack| find("reconnect_storm", stack, Topology::TwoNodesRedis);
-    if let Some(minim) = storm(Stack::Minim) {
-        let back = |o: &Outcome| o.extra["all_resynced_after_restart_seconds"].as_f64().filter(|s| *s > 0.0);
-        for baseline in [Stack::Bare, Stack::SocketIo] {
-            let Some(base) = storm(baseline) else { continue };
-            let (m, b) = (&minim.tally, &base.tally);
-            ratios.push(Ratio {
-                what: "Reconnect storm: the same offered load, one node restarted".into(),
-                baseline,
-                topology: Topology::TwoNodesRedis,
-                delivery_rate: (b.deliveries_per_second > 0.0)
-                    .then(|| m.deliveries_per_second / b.deliveries_per_second),
-                p99: (b.latency.p99_ms > 0.0).then(|| m.latency.p99_ms / b.latency.p99_ms),
-                at_offered_per_second: None,
+                // Only the storm records it.
                 resync_time: back(minim).zip(back(base)).map(|(m, b)| m / b),
                 target: "(no target; the same load for all)".into(),
                 met: None,
