@@ -27,7 +27,7 @@ use bytestring::ByteString;
 use minim_shared::api::{Grant, LinkKey};
 use minim_shared::wire::{ErrorCode, Identity, PROTOCOL_VERSION, RequestId, ServerMessage};
 use minim_shared::{Actor, Board, BoardId, Command, PersonId, Private, Rejection, Seq, Sequenced, Viewer, decide};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -41,6 +41,9 @@ pub const OUTBOUND_QUEUE: usize = 1024;
 const MAX_CATCH_UP_EVENTS: usize = 256;
 /// A board with no one connected and no running timer stops its task after this long.
 const IDLE_BOARD: Duration = Duration::from_secs(10 * 60);
+/// At most this many commands waiting in a board's queue are decided together and stored in one
+/// append ([`BoardTask::execute_queued`]).
+const BATCH: usize = 64;
 /// How often a failed append is retried after reading what another writer appended first.
 const CONFLICT_RETRIES: usize = 10;
 /// With a shared store, how often a board with people connected checks the log for events the
@@ -149,6 +152,13 @@ impl ClientReply {
         };
         self.answers.send(&answer);
     }
+}
+
+/// A client's command waiting for its board.
+struct Queued {
+    actor: Actor,
+    command: Command,
+    reply: ClientReply,
 }
 
 enum Request {
@@ -410,6 +420,8 @@ struct BoardTask {
     position: Arc<Position>,
     hub: Arc<BoardHub>,
     rx: mpsc::Receiver<Request>,
+    /// Requests taken from `rx` but not handled yet; they come before whatever is still in `rx`.
+    pending: VecDeque<Request>,
     /// Filled by `load`.
     meta: Option<BoardMeta>,
     /// The history of the board in the store that `events` came from.
@@ -446,6 +458,7 @@ impl BoardTask {
             position,
             hub,
             rx,
+            pending: VecDeque::new(),
             meta: None,
             epoch: Epoch::EMBEDDED,
             expires_at: None,
@@ -494,26 +507,30 @@ impl BoardTask {
             let unfollowed = self.subscribers.is_empty() && deadline.is_none();
             idle.set(unfollowed.then(|| idle_since + IDLE_BOARD));
             presence.set(self.presence_due);
-            tokio::select! {
-                request = self.rx.recv() => match request {
-                    Some(request) => self.handle(request).await,
-                    None => break,
-                },
-                () = timebox.ring() => {
-                    // Recorded once: a second attempt finds the timer no longer running.
-                    if let Err(e) = self.execute(Actor::System, Command::EndTimebox).await {
-                        tracing::debug!(board = %self.id, error = %e, "timebox end not recorded");
-                        // The store may be back shortly; try again then rather than at once.
-                        timebox.set(Some(tokio::time::Instant::now() + TIMEBOX_RETRY));
+            if let Some(request) = self.pending.pop_front() {
+                self.handle(request).await;
+            } else {
+                tokio::select! {
+                    request = self.rx.recv() => match request {
+                        Some(request) => self.handle(request).await,
+                        None => break,
+                    },
+                    () = timebox.ring() => {
+                        // Recorded once: a second attempt finds the timer no longer running.
+                        if let Err(e) = self.execute(Actor::System, Command::EndTimebox).await {
+                            tracing::debug!(board = %self.id, error = %e, "timebox end not recorded");
+                            // The store may be back shortly; try again then rather than at once.
+                            timebox.set(Some(tokio::time::Instant::now() + TIMEBOX_RETRY));
+                        }
                     }
+                    () = idle.ring() => break,
+                    _ = check.tick(), if shared && !self.subscribers.is_empty() => self.look_for_missed().await,
+                    () = presence.ring() => {
+                        self.presence_due = None;
+                        self.send_presence();
+                    }
+                    () = &mut cancelled => break,
                 }
-                () = idle.ring() => break,
-                _ = check.tick(), if shared && !self.subscribers.is_empty() => self.look_for_missed().await,
-                () = presence.ring() => {
-                    self.presence_due = None;
-                    self.send_presence();
-                }
-                () = &mut cancelled => break,
             }
             if !self.subscribers.is_empty() {
                 idle_since = tokio::time::Instant::now();
@@ -528,7 +545,14 @@ impl BoardTask {
     async fn stop(mut self, error: impl Fn() -> BoardError) {
         self.hub.forget(&self.id, self.generation);
         self.rx.close();
-        while let Some(request) = self.rx.recv().await {
+        loop {
+            let request = match self.pending.pop_front() {
+                Some(request) => request,
+                None => match self.rx.recv().await {
+                    Some(request) => request,
+                    None => break,
+                },
+            };
             match request {
                 // A command goes to the board's next task, as a caller would retry it (a
                 // board that was deleted or not found answers that there). A command the same
@@ -564,11 +588,7 @@ impl BoardTask {
 
     async fn handle(&mut self, request: Request) {
         match request {
-            Request::Execute { actor, command, reply } => {
-                let kind = command.kind();
-                let result = self.execute(actor, command).await;
-                reply.send(kind, result, &self.hub.metrics);
-            }
+            Request::Execute { actor, command, reply } => self.execute_queued(Queued { actor, command, reply }).await,
             Request::Join { key, name, reply } => {
                 let result = self.join(key, name).await;
                 let _ = reply.send(result);
@@ -605,6 +625,93 @@ impl BoardTask {
         }
     }
 
+    /// Runs a client's command together with the commands queued behind it, so that a busy board
+    /// (a town hall's votes) waits for the store once for all of them rather than once each. They
+    /// are decided in turn, each on the board as the ones before it leave it, and their events
+    /// stored in one append; each is answered as if it had run alone. A command that cannot join
+    /// them (refused, changing nothing, deleting the board) ends the batch and runs on its own
+    /// after it, and if the log moved on meanwhile they all run on their own.
+    async fn execute_queued(&mut self, first: Queued) {
+        let mut queue = vec![first];
+        while queue.len() < BATCH {
+            match self.pending.pop_front().or_else(|| self.rx.try_recv().ok()) {
+                Some(Request::Execute { actor, command, reply }) => queue.push(Queued { actor, command, reply }),
+                Some(other) => {
+                    self.pending.push_front(other);
+                    break;
+                }
+                None => break,
+            }
+        }
+        let waiting = queue.len();
+        let mut rest = if waiting > 1 { self.execute_together(queue).await } else { queue };
+        if rest.len() == waiting {
+            // Nothing was stored together: the first runs on its own.
+            let Queued { actor, command, reply } = rest.remove(0);
+            let kind = command.kind();
+            let result = self.execute(actor, command).await;
+            reply.send(kind, result, &self.hub.metrics);
+        }
+        // The rest go first on the task's next turns (after a deletion, to the board's next task).
+        for Queued { actor, command, reply } in rest.into_iter().rev() {
+            self.pending.push_front(Request::Execute { actor, command, reply });
+        }
+    }
+
+    /// Decides the leading commands of `queue` that change the board, stores their events in one
+    /// append and answers them; returns the commands it did not store.
+    async fn execute_together(&mut self, mut queue: Vec<Queued>) -> Vec<Queued> {
+        let after = self.board.seq;
+        let mut events = Vec::new();
+        // Each stored command's last sequence number, its answer.
+        let mut heads = Vec::new();
+        for Queued { actor, command, .. } in &queue {
+            let decided = match decide(&self.board, *actor, command, clock::now()) {
+                Ok(decided) if !decided.is_empty() && decided != [minim_shared::Event::BoardDeleted] => decided,
+                _ => break,
+            };
+            let Ok(decided) = self.with_new_link(decided) else { break };
+            // Folded in ahead of the store, so that the next command is decided after this one.
+            let decided = self.board.sequence(decided);
+            for e in &decided {
+                self.board.apply(e);
+            }
+            events.extend(decided);
+            heads.push(self.board.seq);
+        }
+        if heads.is_empty() {
+            return queue;
+        }
+        match self.hub.store.append(&self.id, self.epoch, after, &events).await {
+            Ok(()) => {
+                Metrics::add(&self.hub.metrics.appends, 1);
+                let rest = queue.split_off(heads.len());
+                self.recorded(events);
+                for (Queued { command, reply, .. }, head) in queue.into_iter().zip(heads) {
+                    reply.send(command.kind(), Ok(head), &self.hub.metrics);
+                }
+                rest
+            }
+            Err(e) => {
+                // Undone: the board is again what its stored events make it.
+                self.board = Board::replay(&self.events);
+                if matches!(e, StoreError::Conflict { .. } | StoreError::Lost) {
+                    // Nothing was stored; each runs on its own, which reads what moved the log on.
+                    return queue;
+                }
+                // As for one command: the outcome is unknown (the events may have landed), so none
+                // is tried again here, and each is told the store is unavailable.
+                let rest = queue.split_off(heads.len());
+                let kind = queue[0].command.kind();
+                self.store_failed(kind, &e);
+                for Queued { command, reply, .. } in queue {
+                    reply.send(command.kind(), Err(BoardError::Unavailable), &self.hub.metrics);
+                }
+                rest
+            }
+        }
+    }
+
     async fn execute(&mut self, actor: Actor, command: Command) -> Result<Seq, BoardError> {
         let mut looked = false;
         for _ in 0..CONFLICT_RETRIES {
@@ -633,6 +740,7 @@ impl BoardTask {
             let events = self.board.sequence(self.with_new_link(events)?);
             match self.hub.store.append(&self.id, self.epoch, self.board.seq, &events).await {
                 Ok(()) => {
+                    Metrics::add(&self.hub.metrics.appends, 1);
                     self.record(events);
                     return Ok(self.board.seq);
                 }
@@ -803,11 +911,16 @@ impl BoardTask {
 
     /// Applies stored events and fans them out.
     fn record(&mut self, events: Vec<Sequenced>) {
-        Metrics::add(&self.hub.metrics.events, events.len() as u64);
-        self.touch();
         for e in &events {
             self.board.apply(e);
         }
+        self.recorded(events);
+    }
+
+    /// Passes on stored events the board has already applied: fans them out and keeps them.
+    fn recorded(&mut self, events: Vec<Sequenced>) {
+        Metrics::add(&self.hub.metrics.events, events.len() as u64);
+        self.touch();
         self.fan_out(&events);
         // Someone taken off the board stops following it at once: their sessions try to follow
         // again, are refused (no longer a member) and close.
@@ -1111,6 +1224,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(DiskLog::open(dir.path()).unwrap());
         let id = BoardId("0123456789abcdef0123456789abcdef".into());
+        create_board(&*store, &id).await;
+        let hub = BoardHub::new(store, Default::default(), CancellationToken::new());
+        let admitted = hub.handle(&id).join(LinkKey("f".into()), Some(Private::new("F"))).await.unwrap();
+        (dir, hub, id, admitted.person.unwrap())
+    }
+
+    /// Stores a new board whose facilitator link's key is "f".
+    async fn create_board(store: &dyn EventLog, id: &BoardId) {
         let create = Command::CreateBoard { title: Private::new("t"), settings: Settings::default() };
         let events =
             Board::default().sequence(decide(&Board::default(), Actor::System, &create, clock::now()).unwrap());
@@ -1120,10 +1241,29 @@ mod tests {
             participant_key_sha256: key_hash(&LinkKey("p".into())),
             projector_key_sha256: key_hash(&LinkKey("s".into())),
         };
-        store.create(&id, &meta, &events).await.unwrap();
-        let hub = BoardHub::new(store, Default::default(), CancellationToken::new());
-        let admitted = hub.handle(&id).join(LinkKey("f".into()), Some(Private::new("F"))).await.unwrap();
-        (dir, hub, id, admitted.person.unwrap())
+        store.create(id, &meta, &events).await.unwrap();
+    }
+
+    /// Queues `commands` at the board all at once (the board task does not run in between: the
+    /// test runs on one thread and does not wait), then waits for every answer, in order.
+    async fn queued_together(
+        hub: &Arc<BoardHub>,
+        board: &BoardId,
+        actor: Actor,
+        commands: Vec<Command>,
+    ) -> Vec<ServerMessage> {
+        use futures_util::StreamExt;
+        let (answers, mut answered) = Answers::channel();
+        let count = commands.len();
+        for (id, command) in (1..).zip(commands) {
+            hub.submit(board, actor, command, ClientReply { id, conn: 1, answers: answers.clone() }).await;
+        }
+        let mut got = Vec::new();
+        for _ in 0..count {
+            let answer = answered.next().await.expect("every command is answered");
+            got.push(serde_json::from_str(&answer.text).unwrap());
+        }
+        got
     }
 
     /// Runs a command as a client's, and waits for its answer (`accepted` or `rejected`).
@@ -1270,6 +1410,108 @@ mod tests {
                 other => panic!("command {expected} answered {other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn commands_queued_together_are_decided_in_turn_and_stored_in_one_append() {
+        use minim_shared::{Phase, RejectCode, TopicId};
+        let (_dir, hub, id, facilitator) = board_with_facilitator().await;
+        let me = Actor::Person(facilitator);
+        let (tx, mut events) = mpsc::channel(OUTBOUND_QUEUE);
+        let identity = Identity::Person { person: facilitator, role: Role::Facilitator };
+        hub.handle(&id).subscribe(Subscriber { conn: 1, identity, tx }, None).await.unwrap();
+        let mut seen = Board::default();
+        fold_queued(&mut seen, &mut events);
+        let topic = |text: &str| Command::AddTopic { text: Private::new(text) };
+        let appends = || hub.metrics().appends.load(std::sync::atomic::Ordering::Relaxed);
+
+        let before = appends();
+        let answers = queued_together(&hub, &id, me, vec![topic("a"), topic("b"), topic("c")]).await;
+        let heads: Vec<Seq> = answers
+            .iter()
+            .map(|a| match a {
+                ServerMessage::Accepted { seq, .. } => *seq,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(heads, [Seq(3), Seq(4), Seq(5)], "each is answered with its own event's number");
+        assert_eq!(appends() - before, 1, "three commands, one append");
+
+        // Each is decided on the board as the ones before it leave it: the fourth vote is over
+        // the budget of three, even though none of the first three was stored when it was decided.
+        // A command refused ends the batch; the one after it is stored on its own.
+        let answers = queued_together(&hub, &id, me, vec![Command::ChangePhase { to: Phase::Voting }]).await;
+        assert!(matches!(answers[..], [ServerMessage::Accepted { .. }]), "{answers:?}");
+        let before = appends();
+        let vote = Command::PlaceVote { topic: TopicId(1) };
+        let queued = vec![vote.clone(), vote.clone(), vote.clone(), vote, Command::RemoveVote { topic: TopicId(1) }];
+        let answers = queued_together(&hub, &id, me, queued).await;
+        for (i, answer) in answers.iter().enumerate() {
+            match (i, answer) {
+                (3, ServerMessage::Rejected { code, .. }) => assert_eq!(*code, ErrorCode::Rule(RejectCode::VoteLimit)),
+                (3, other) => panic!("the fourth vote was answered {other:?}"),
+                (_, ServerMessage::Accepted { .. }) => {}
+                (_, other) => panic!("command {} answered {other:?}", i + 1),
+            }
+        }
+        assert_eq!(appends() - before, 2, "the three votes together, taking one back on its own");
+
+        // The client saw every event once and in order (folding checks the sequence numbers).
+        fold_queued(&mut seen, &mut events);
+        assert_eq!(seen.topics.len(), 3);
+        assert_eq!(seen.votes_used(facilitator), 2);
+    }
+
+    #[tokio::test]
+    async fn two_nodes_storing_queued_commands_on_one_board_at_once_lose_nothing_and_double_nothing() {
+        use crate::store::redis::RedisLog;
+        let redis = minim_tests::cluster::RedisServer::start().await.unwrap();
+        let node = || {
+            let store = RedisLog::connect(&redis.url, "batch", Duration::from_secs(3600), Default::default()).unwrap();
+            BoardHub::new(Arc::new(store), Default::default(), CancellationToken::new())
+        };
+        let (a, b) = (node(), node());
+        let id = BoardId("0123456789abcdef0123456789abcdef".into());
+        create_board(&**a.store(), &id).await;
+        // Someone on each node (a person brings at most ten topics).
+        let mut people = vec![];
+        for (hub, key) in [(&a, "f"), (&b, "p")] {
+            let admitted = hub.handle(&id).join(LinkKey(key.into()), Some(Private::new(key))).await.unwrap();
+            people.push(Actor::Person(admitted.person.unwrap()));
+        }
+        let (on_a, on_b) = (people[0], people[1]);
+        let topics = |node: &'static str| -> Vec<Command> {
+            (0..10).map(|i| Command::AddTopic { text: Private::new(format!("{node}{i}")) }).collect()
+        };
+        let appends = |hub: &Arc<BoardHub>| hub.metrics().appends.load(std::sync::atomic::Ordering::Relaxed);
+        let before = appends(&a) + appends(&b);
+
+        // Both nodes' board tasks take their ten commands at once and append at the same head:
+        // one of the two appends finds the log moved on, and that node's commands are decided
+        // again after what the other stored.
+        let (answered_a, answered_b) =
+            tokio::join!(queued_together(&a, &id, on_a, topics("a")), queued_together(&b, &id, on_b, topics("b")));
+        let mut heads = BTreeSet::new();
+        for answer in answered_a.iter().chain(&answered_b) {
+            let ServerMessage::Accepted { seq, .. } = answer else { panic!("{answer:?}") };
+            assert!(heads.insert(*seq), "two commands answered with {seq}");
+        }
+        let stored = a.store().read_after(&id, a.handle(&id).position.get().0, Seq(0)).await.unwrap();
+        let mut texts: Vec<&str> = stored
+            .iter()
+            .filter_map(|e| match &e.event {
+                minim_shared::Event::TopicAdded { text: Some(text), .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        texts.sort();
+        let mut expected: Vec<String> =
+            ["a", "b"].iter().flat_map(|n| (0..10).map(move |i| format!("{n}{i}"))).collect();
+        expected.sort();
+        assert_eq!(texts, expected, "every topic stored exactly once");
+        assert!(heads.iter().all(|h| stored.iter().any(|e| e.seq == *h)), "every answer names a stored event");
+        let used = appends(&a) + appends(&b) - before;
+        assert!(used < 20, "twenty commands took {used} appends: none were stored together");
     }
 
     #[tokio::test]

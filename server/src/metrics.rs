@@ -16,6 +16,8 @@ pub struct Metrics {
     pub boards_created: AtomicU64,
     /// Events stored and fanned out.
     pub events: AtomicU64,
+    /// Appends this node made to the event store; a busy board's queued commands share one.
+    pub appends: AtomicU64,
     pub commands_accepted: AtomicU64,
     /// Rejected commands by wire error code (a fixed, small set).
     commands_rejected: Mutex<BTreeMap<&'static str, u64>>,
@@ -65,6 +67,12 @@ impl Metrics {
         metric("minim_live_boards", "gauge", "Boards with a running task on this node.", live_boards.to_string());
         metric("minim_boards_created_total", "counter", "Boards created on this node.", get(&self.boards_created));
         metric("minim_events_total", "counter", "Events stored and fanned out by this node.", get(&self.events));
+        metric(
+            "minim_appends_total",
+            "counter",
+            "Appends to the event store; the commands queued at a busy board share one.",
+            get(&self.appends),
+        );
         metric("minim_commands_accepted_total", "counter", "Commands accepted.", get(&self.commands_accepted));
         metric(
             "minim_clients_resynced_total",
