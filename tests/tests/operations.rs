@@ -23,6 +23,7 @@ async fn health_readiness_and_metrics_tell_the_truth_and_nothing_confidential() 
     let (status, metrics) = api.get("/metrics").await?;
     assert_eq!(status, 200);
     assert!(value(&metrics, "minim_events_total ").is_some_and(|n| n >= 4.0), "{metrics}");
+    assert!(value(&metrics, "minim_appends_total ").is_some_and(|n| n >= 1.0), "{metrics}");
     assert_eq!(value(&metrics, "minim_connections "), Some(2.0), "{metrics}");
     assert_eq!(value(&metrics, "minim_boards_created_total "), Some(1.0));
     assert_eq!(value(&metrics, "minim_commands_accepted_total "), Some(1.0));
