@@ -3,10 +3,12 @@
 //! board a single order of events.
 //!
 //! For each command it runs `decide`, stores the events (compare-and-append), applies them, and
-//! fans them out: each subscriber gets the copy it may see ([`Event::visible_to`]), serialised once
-//! per class of recipient. Subscribers have bounded queues; one that is full is dropped from the
-//! fan-out, and its session resubscribes from the last sequence number it sent, so a slow client
-//! is resynced and never stalls the others.
+//! fans them out: each subscriber gets the copy it may see
+//! ([`minim_shared::Event::visible_to`]), serialised once per class of recipient. Commands that
+//! queued up while the board waited for the store are decided one after another and stored in one
+//! append (`BoardTask::execute_queued`). Subscribers have bounded queues; one that is full is
+//! dropped from the fan-out, and its session resubscribes from the last sequence number it sent, so
+//! a slow client is resynced and never stalls the others.
 //!
 //! With a shared store (Redis), the same board may be live on several nodes, each with a task
 //! like this one. The store's compare-and-append gives the board one order: a task whose append

@@ -3,11 +3,11 @@
 //! The append script publishes every accepted batch on its board's channel
 //! ([`crate::store::redis`]). Each node keeps one subscription: a pattern over every board's
 //! channel, plus a probe channel of its own. Announcements for boards live on this node go to
-//! their tasks ([`BoardHub::published`]); the others are dropped (a board that is not live here
-//! reads the log when it starts). One pattern rather than a channel per live board: at an
-//! organisation's scale (hundreds of boards, a few events a second in all) receiving every
-//! board's announcements costs nothing measurable, and there is no per-board subscription state
-//! to lose and rebuild when the connection drops.
+//! their tasks ([`crate::board_task::BoardHandle::published`]); the others are dropped (a board
+//! that is not live here reads the log when it starts). One pattern rather than a channel per live
+//! board: at an organisation's scale (hundreds of boards, a few events a second in all) receiving
+//! every board's announcements costs nothing measurable, and there is no per-board subscription
+//! state to lose and rebuild when the connection drops.
 //!
 //! Pub/sub is at-most-once, so nothing here is trusted to be complete:
 //! - a task that finds a gap in sequence numbers, or finds the log longer than its copy at its

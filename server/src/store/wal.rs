@@ -5,7 +5,7 @@
 //! flush per event: at a few thousand events a second across a thousand boards that, not the work
 //! of the meetings, is what limits a single node. So an append goes to the [`Committer`], a thread
 //! of its own. It takes every append queued since its last round (under load, rounds start at
-//! most every [`ROUND_SPACING`]), writes each to its board's file (without syncing), writes all of
+//! most every `ROUND_SPACING`), writes each to its board's file (without syncing), writes all of
 //! them to the current WAL segment in one `write`, syncs the segment once, and then answers them
 //! all. An append is acknowledged only once it is in a synced segment.
 //!
@@ -19,7 +19,7 @@
 //! `"<crc32 of the rest, 8 hex digits> <board id> <event json>\n"`. The last line of a segment may
 //! be torn by a crash (it was never acknowledged) and is dropped; damage anywhere else is refused.
 //!
-//! A segment is written into zeros laid down ahead of its end ([`PREALLOCATE`] bytes at a time,
+//! A segment is written into zeros laid down ahead of its end (`PREALLOCATE` bytes at a time,
 //! synced), so that a round's sync writes the round's data and nothing else: appending past a
 //! file's end would also make it allocate blocks and write the inode. The log ends at the first
 //! zero byte (no line has one: JSON escapes control characters).
