@@ -1270,11 +1270,7 @@ mod tests {
 
     /// Runs a command as a client's, and waits for its answer (`accepted` or `rejected`).
     async fn command(hub: &Arc<BoardHub>, board: &BoardId, actor: Actor, command: Command) -> ServerMessage {
-        use futures_util::StreamExt;
-        let (answers, mut answered) = Answers::channel();
-        hub.submit(board, actor, command, ClientReply { id: 1, conn: 1, answers }).await;
-        let answer = answered.next().await.expect("every command is answered");
-        serde_json::from_str(&answer.text).unwrap()
+        queued_together(hub, board, actor, vec![command]).await.remove(0)
     }
 
     /// Folds everything queued for a subscriber into `board`, as a client would.
@@ -1442,8 +1438,8 @@ mod tests {
         // Each is decided on the board as the ones before it leave it: the fourth vote is over
         // the budget of three, even though none of the first three was stored when it was decided.
         // A command refused ends the batch; the one after it is stored on its own.
-        let answers = queued_together(&hub, &id, me, vec![Command::ChangePhase { to: Phase::Voting }]).await;
-        assert!(matches!(answers[..], [ServerMessage::Accepted { .. }]), "{answers:?}");
+        let answer = command(&hub, &id, me, Command::ChangePhase { to: Phase::Voting }).await;
+        assert!(matches!(answer, ServerMessage::Accepted { .. }), "{answer:?}");
         let before = appends();
         let vote = Command::PlaceVote { topic: TopicId(1) };
         let queued = vec![vote.clone(), vote.clone(), vote.clone(), vote, Command::RemoveVote { topic: TopicId(1) }];
