@@ -31,7 +31,7 @@ use minim_shared::wire::{ErrorCode, Identity, PROTOCOL_VERSION, RequestId, Serve
 use minim_shared::{Actor, Board, BoardId, Command, PersonId, Private, Rejection, Seq, Sequenced, Viewer, decide};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +66,8 @@ pub struct Outbound {
     /// The sequence number the client has folded up to once it reads this (events, snapshots).
     pub seq: Option<Seq>,
     pub text: ByteString,
+    /// When it was made, for the time it waits for each connection's writer.
+    pub made: Instant,
 }
 
 impl Outbound {
@@ -77,7 +79,7 @@ impl Outbound {
         };
         // Server messages are plain data; serialising them cannot fail.
         let text = serde_json::to_string(msg).expect("server messages always serialise");
-        Outbound { seq, text: ByteString::from(text) }
+        Outbound { seq, text: ByteString::from(text), made: Instant::now() }
     }
 }
 
@@ -136,10 +138,13 @@ pub struct ClientReply {
     pub id: RequestId,
     pub conn: ConnId,
     pub answers: Answers,
+    /// When the command's frame arrived.
+    pub arrived: Instant,
 }
 
 impl ClientReply {
     fn send(self, kind: &'static str, result: Result<Seq, BoardError>, metrics: &Metrics) {
+        metrics.stages.answered.since(self.arrived);
         let answer = match result {
             Ok(seq) => {
                 Metrics::add(&metrics.commands_accepted, 1);
@@ -308,7 +313,7 @@ impl BoardHub {
         &self.store
     }
 
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
+    pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
@@ -514,7 +519,10 @@ impl BoardTask {
             } else {
                 tokio::select! {
                     request = self.rx.recv() => match request {
-                        Some(request) => self.handle(request).await,
+                        Some(request) => {
+                            self.taken(&request);
+                            self.handle(request).await
+                        }
                         None => break,
                     },
                     () = timebox.ring() => {
@@ -588,6 +596,13 @@ impl BoardTask {
         Ok(self.board.created)
     }
 
+    /// A request taken from the board's queue: a command's wait for its board ends here.
+    fn taken(&self, request: &Request) {
+        if let Request::Execute { reply, .. } = request {
+            self.hub.metrics.stages.queued.since(reply.arrived);
+        }
+    }
+
     async fn handle(&mut self, request: Request) {
         match request {
             Request::Execute { actor, command, reply } => self.execute_queued(Queued { actor, command, reply }).await,
@@ -636,7 +651,15 @@ impl BoardTask {
     async fn execute_queued(&mut self, first: Queued) {
         let mut queue = vec![first];
         while queue.len() < BATCH {
-            match self.pending.pop_front().or_else(|| self.rx.try_recv().ok()) {
+            let next = match self.pending.pop_front() {
+                Some(request) => Some(request),
+                None => {
+                    let request = self.rx.try_recv().ok();
+                    request.iter().for_each(|r| self.taken(r));
+                    request
+                }
+            };
+            match next {
                 Some(Request::Execute { actor, command, reply }) => queue.push(Queued { actor, command, reply }),
                 Some(other) => {
                     self.pending.push_front(other);
@@ -684,7 +707,7 @@ impl BoardTask {
         if heads.is_empty() {
             return queue;
         }
-        match self.hub.store.append(&self.id, self.epoch, after, &events).await {
+        match self.append(after, &events).await {
             Ok(()) => {
                 Metrics::add(&self.hub.metrics.appends, 1);
                 let rest = queue.split_off(heads.len());
@@ -740,7 +763,7 @@ impl BoardTask {
                 return self.delete().await;
             }
             let events = self.board.sequence(self.with_new_link(events)?);
-            match self.hub.store.append(&self.id, self.epoch, self.board.seq, &events).await {
+            match self.append(self.board.seq, &events).await {
                 Ok(()) => {
                     Metrics::add(&self.hub.metrics.appends, 1);
                     self.record(events);
@@ -756,6 +779,14 @@ impl BoardTask {
             }
         }
         Err(BoardError::Unavailable)
+    }
+
+    /// Stores a command's events after `after`, timing it.
+    async fn append(&self, after: Seq, events: &[Sequenced]) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.hub.store.append(&self.id, self.epoch, after, events).await;
+        self.hub.metrics.stages.stored.since(started);
+        result
     }
 
     /// Another node appended (announced through the fan-out).
@@ -1258,7 +1289,13 @@ mod tests {
         let (answers, mut answered) = Answers::channel();
         let count = commands.len();
         for (id, command) in (1..).zip(commands) {
-            hub.submit(board, actor, command, ClientReply { id, conn: 1, answers: answers.clone() }).await;
+            hub.submit(
+                board,
+                actor,
+                command,
+                ClientReply { id, conn: 1, answers: answers.clone(), arrived: Instant::now() },
+            )
+            .await;
         }
         let mut got = Vec::new();
         for _ in 0..count {
@@ -1382,7 +1419,7 @@ mod tests {
         while events.try_recv().is_ok() {}
         let (answers, mut answered) = Answers::channel();
         let submit = |request: RequestId, command: Command| {
-            let reply = ClientReply { id: request, conn: 1, answers: answers.clone() };
+            let reply = ClientReply { id: request, conn: 1, answers: answers.clone(), arrived: Instant::now() };
             hub.submit(&id, Actor::Person(facilitator), command, reply)
         };
         let answer = |out: Outbound| serde_json::from_str::<ServerMessage>(&out.text).unwrap();

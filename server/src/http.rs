@@ -278,7 +278,7 @@ async fn websocket(
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     // The body written to the client carries the board's events as well as the session's messages.
     let (response, session_body) = response.into_parts();
-    let (outbox, feed) = outbox::outbox(session_body);
+    let (outbox, feed) = outbox::outbox(session_body, state.hub.metrics().clone());
     let response = response.set_body(outbox.boxed());
     let ctx = SessionContext {
         _slot: slot,

@@ -1,13 +1,18 @@
 //! Operational counters, served at `/metrics` in the Prometheus text format.
 //!
 //! Labels never carry anything from a board: no board ids, names or text, only fixed words such
-//! as an error code. Plain atomics: each counter is independent, and a scrape that sees them a
-//! moment apart is fine.
+//! as an error code or a stage. Plain atomics: each counter is independent, and a scrape that sees
+//! them a moment apart is fine.
+//!
+//! The stage timings ([`Stages`]) say where a command's time goes on this node: waiting for its
+//! board, being stored, and waiting for the connection's writer. They are histograms over every
+//! command and message of the node, never per board.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct Metrics {
@@ -39,6 +44,103 @@ pub struct Metrics {
     pub fanout_messages: AtomicU64,
     /// Times a node found events it had not been told about and read them from the log.
     pub fanout_gaps_repaired: AtomicU64,
+    /// Where commands and messages spend their time on this node.
+    pub stages: Stages,
+}
+
+/// The stages a command goes through on its node, each a histogram of how long it took.
+#[derive(Default)]
+pub struct Stages {
+    /// From a command's frame arriving to its board taking it up (the board's queue, and the
+    /// board's worker getting to it).
+    pub queued: Histogram,
+    /// One append to the event store, from handing it over to its answer (on one node the log's
+    /// gathering and sync, with two nodes the round trip to Redis).
+    pub stored: Histogram,
+    /// From a command's frame arriving to its answer and events being queued for the writers.
+    pub answered: Histogram,
+    /// From a message being made (an event, an answer) to its connection's writer taking it.
+    pub written: Histogram,
+}
+
+/// The histograms' upper bounds, in microseconds (and one for everything above).
+const BOUNDS_MICROS: [u64; 13] =
+    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000];
+/// Each thread records into a shard of its own (by the order threads first record), so that the
+/// workers and the log's thread do not contend for the same cache lines at every message.
+const SHARDS: usize = 8;
+
+/// A Prometheus histogram of durations, recorded without locks or shared cache lines.
+#[derive(Default)]
+pub struct Histogram {
+    shards: [Shard; SHARDS],
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard {
+    /// Counts per bound (not cumulative); the last is above every bound.
+    buckets: [AtomicU64; BOUNDS_MICROS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, took: Duration) {
+        static THREADS: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SHARD: usize = THREADS.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        }
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let bucket = BOUNDS_MICROS.partition_point(|&bound| bound < micros);
+        let shard = &self.shards[SHARD.with(|s| *s)];
+        shard.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        shard.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Records the time since `since`.
+    pub fn since(&self, since: Instant) {
+        self.observe(since.elapsed());
+    }
+
+    /// Cumulative counts per bound, the last being the total, and the sum in microseconds.
+    fn read(&self) -> ([u64; BOUNDS_MICROS.len() + 1], u64) {
+        let (mut counts, mut sum) = ([0; BOUNDS_MICROS.len() + 1], 0);
+        for shard in &self.shards {
+            for (count, bucket) in counts.iter_mut().zip(&shard.buckets) {
+                *count += bucket.load(Ordering::Relaxed);
+            }
+            sum += shard.sum_micros.load(Ordering::Relaxed);
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        (counts, sum)
+    }
+}
+
+impl Stages {
+    fn render(&self, out: &mut String) {
+        let name = "minim_stage_seconds";
+        let _ = writeln!(out, "# HELP {name} Where commands and messages spend their time on this node, by stage.");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let stages = [
+            ("queued", &self.queued),
+            ("stored", &self.stored),
+            ("answered", &self.answered),
+            ("written", &self.written),
+        ];
+        for (stage, histogram) in stages {
+            let (counts, sum) = histogram.read();
+            for (bound, count) in BOUNDS_MICROS.iter().zip(&counts) {
+                let le = *bound as f64 / 1e6;
+                let _ = writeln!(out, "{name}_bucket{{stage=\"{stage}\",le=\"{le}\"}} {count}");
+            }
+            let total = counts[BOUNDS_MICROS.len()];
+            let _ = writeln!(out, "{name}_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {total}");
+            let _ = writeln!(out, "{name}_sum{{stage=\"{stage}\"}} {:.6}", sum as f64 / 1e6);
+            let _ = writeln!(out, "{name}_count{{stage=\"{stage}\"}} {total}");
+        }
+    }
 }
 
 impl Metrics {
@@ -131,6 +233,7 @@ impl Metrics {
         for (code, n) in self.commands_rejected.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "minim_commands_rejected_total{{code=\"{code}\"}} {n}");
         }
+        self.stages.render(&mut out);
         out
     }
 }
@@ -191,5 +294,24 @@ mod tests {
         let text = m.render(2);
         assert!(text.contains("minim_fanout_up 1\n"), "{text}");
         assert!(text.contains("minim_fanout_lag_seconds 0.001500\n"), "{text}");
+    }
+
+    #[test]
+    fn stage_histograms_count_each_duration_under_every_bound_it_fits() {
+        let m = Metrics::default();
+        m.stages.stored.observe(Duration::from_micros(100));
+        m.stages.stored.observe(Duration::from_micros(700));
+        // Another thread records into its own shard; the scrape adds them up.
+        std::thread::scope(|s| {
+            s.spawn(|| m.stages.stored.observe(Duration::from_secs(3)));
+        });
+        let text = m.render(0);
+        let line = |le: &str| format!("minim_stage_seconds_bucket{{stage=\"stored\",le=\"{le}\"}} ");
+        for (le, count) in [("0.0001", 1), ("0.00025", 1), ("0.0005", 1), ("0.001", 2), ("1", 2), ("+Inf", 3)] {
+            assert!(text.contains(&format!("{}{count}\n", line(le))), "le={le}: {text}");
+        }
+        assert!(text.contains("minim_stage_seconds_sum{stage=\"stored\"} 3.000800\n"), "{text}");
+        assert!(text.contains("minim_stage_seconds_count{stage=\"stored\"} 3\n"), "{text}");
+        assert!(text.contains("minim_stage_seconds_count{stage=\"written\"} 0\n"), "{text}");
     }
 }

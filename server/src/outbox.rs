@@ -18,6 +18,7 @@
 //! which subscribes again from there and hands the writer the new queue.
 
 use crate::board_task::Outbound;
+use crate::metrics::Metrics;
 use actix_codec::Encoder;
 use actix_http::ws::{Codec, Message};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
@@ -27,6 +28,7 @@ use minim_shared::wire::ServerMessage;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::{Notify, mpsc};
 
@@ -73,6 +75,8 @@ pub struct Outbox {
     buf: BytesMut,
     /// The answers taken in one poll, framed, until the events before them are in `buf`.
     answered: BytesMut,
+    /// Where the time a message waited for this writer is recorded.
+    metrics: Arc<Metrics>,
 }
 
 /// What the writer tells the session. Both run on the connection's worker thread.
@@ -84,7 +88,7 @@ struct Shared {
 }
 
 /// Wraps actix-ws's response body, `session`, into the body that also writes the board's queue.
-pub fn outbox(session: BoxBody) -> (Outbox, Feed) {
+pub fn outbox(session: BoxBody, metrics: Arc<Metrics>) -> (Outbox, Feed) {
     let (queues_tx, queues) = mpsc::unbounded_channel();
     let (answers_tx, answers) = futures_channel::mpsc::unbounded();
     let shared = Rc::new(Shared { written: Cell::new(None), dropped: Notify::new() });
@@ -97,6 +101,7 @@ pub fn outbox(session: BoxBody) -> (Outbox, Feed) {
         codec: Codec::new(),
         buf: BytesMut::new(),
         answered: BytesMut::new(),
+        metrics,
     };
     (outbox, Feed { queues: queues_tx, answers: Answers(answers_tx), shared })
 }
@@ -150,6 +155,7 @@ impl MessageBody for Outbox {
             Poll::Pending => None,
         };
         while let Poll::Ready(Some(answer)) = futures_util::Stream::poll_next(Pin::new(&mut this.answers), cx) {
+            this.metrics.stages.written.since(answer.made);
             this.codec.encode(Message::Text(answer.text), &mut this.answered)?;
         }
         while let Poll::Ready(Some(queue)) = this.queues.poll_recv(cx) {
@@ -159,6 +165,7 @@ impl MessageBody for Outbox {
             loop {
                 match events.poll_recv(cx) {
                     Poll::Ready(Some(out)) => {
+                        this.metrics.stages.written.since(out.made);
                         if let Some(seq) = out.seq {
                             this.shared.written.set(Some(seq));
                         }
@@ -209,7 +216,7 @@ mod tests {
     /// board's sender.
     fn following() -> (mpsc::UnboundedSender<Bytes>, Outbox, Feed, mpsc::Sender<Outbound>) {
         let (session, body) = session_body();
-        let (outbox, feed) = outbox(body);
+        let (outbox, feed) = outbox(body, Arc::default());
         let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
         feed.follow(queue);
         (session, outbox, feed, board)
@@ -222,7 +229,7 @@ mod tests {
     }
 
     fn event(seq: u64) -> Outbound {
-        Outbound { seq: Some(Seq(seq)), text: format!("event {seq}").into() }
+        Outbound { seq: Some(Seq(seq)), text: format!("event {seq}").into(), made: std::time::Instant::now() }
     }
 
     /// Everything the outbox writes now (empty at the body's end), or `None` if it waits.

@@ -305,6 +305,7 @@ impl Connection {
     }
 
     async fn on_frame(&mut self, frame: Result<AggregatedMessage, ProtocolError>, actor: Actor) -> Result<(), End> {
+        let arrived = Instant::now();
         let text = match frame {
             Ok(AggregatedMessage::Text(text)) => text,
             Ok(AggregatedMessage::Ping(bytes)) => return self.session.pong(&bytes).await.map_err(|_| End::Gone),
@@ -330,7 +331,7 @@ impl Connection {
             ClientMessage::Command { id, command } => {
                 // The board answers the writer directly, behind the command's events (a client has
                 // the events when it learns they were accepted); this session is not woken for it.
-                let reply = ClientReply { id, conn: self.conn, answers: self.feed.answers() };
+                let reply = ClientReply { id, conn: self.conn, answers: self.feed.answers(), arrived };
                 self.ctx.hub.submit(&self.ctx.board, actor, command, reply).await;
                 Ok(())
             }
