@@ -64,8 +64,10 @@ pub struct Stages {
 }
 
 /// The histograms' upper bounds, in microseconds (and one for everything above).
-const BOUNDS_MICROS: [u64; 13] =
-    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000];
+const BOUNDS_MICROS: [u64; 18] = [
+    100, 250, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000,
+];
 /// Each thread records into a shard of its own (by the order threads first record), so that the
 /// workers and the log's thread do not contend for the same cache lines at every message.
 const SHARDS: usize = 8;
@@ -307,7 +309,9 @@ mod tests {
         });
         let text = m.render(0);
         let line = |le: &str| format!("minim_stage_seconds_bucket{{stage=\"stored\",le=\"{le}\"}} ");
-        for (le, count) in [("0.0001", 1), ("0.00025", 1), ("0.0005", 1), ("0.001", 2), ("1", 2), ("+Inf", 3)] {
+        for (le, count) in
+            [("0.0001", 1), ("0.00025", 1), ("0.0005", 1), ("0.00075", 2), ("1", 2), ("2.5", 2), ("+Inf", 3)]
+        {
             assert!(text.contains(&format!("{}{count}\n", line(le))), "le={le}: {text}");
         }
         assert!(text.contains("minim_stage_seconds_sum{stage=\"stored\"} 3.000800\n"), "{text}");
