@@ -59,7 +59,8 @@ pub struct Stages {
     pub stored: Histogram,
     /// From a command's frame arriving to its answer and events being queued for the writers.
     pub answered: Histogram,
-    /// From a message being made (an event, an answer) to its connection's writer taking it.
+    /// From a message being made (an event, an answer) to its connection's writer taking it; one
+    /// message in [`crate::outbox::WRITTEN_SAMPLE`] per connection.
     pub written: Histogram,
 }
 

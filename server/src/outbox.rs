@@ -75,8 +75,28 @@ pub struct Outbox {
     buf: BytesMut,
     /// The answers taken in one poll, framed, until the events before them are in `buf`.
     answered: BytesMut,
-    /// Where the time a message waited for this writer is recorded.
+    /// How long messages waited for this writer.
+    waited: Waited,
+}
+
+/// One message in this many has its wait for the writer recorded: every delivery would cost a
+/// clock read and a histogram update each.
+pub const WRITTEN_SAMPLE: u32 = 8;
+
+/// Records how long one message in [`WRITTEN_SAMPLE`] waited for the writer.
+struct Waited {
     metrics: Arc<Metrics>,
+    /// Messages taken so far, to pick the sampled ones.
+    taken: u32,
+}
+
+impl Waited {
+    fn taken(&mut self, out: &Outbound) {
+        if self.taken % WRITTEN_SAMPLE == 0 {
+            self.metrics.stages.written.since(out.made);
+        }
+        self.taken = self.taken.wrapping_add(1);
+    }
 }
 
 /// What the writer tells the session. Both run on the connection's worker thread.
@@ -101,7 +121,7 @@ pub fn outbox(session: BoxBody, metrics: Arc<Metrics>) -> (Outbox, Feed) {
         codec: Codec::new(),
         buf: BytesMut::new(),
         answered: BytesMut::new(),
-        metrics,
+        waited: Waited { metrics, taken: 0 },
     };
     (outbox, Feed { queues: queues_tx, answers: Answers(answers_tx), shared })
 }
@@ -155,7 +175,7 @@ impl MessageBody for Outbox {
             Poll::Pending => None,
         };
         while let Poll::Ready(Some(answer)) = futures_util::Stream::poll_next(Pin::new(&mut this.answers), cx) {
-            this.metrics.stages.written.since(answer.made);
+            this.waited.taken(&answer);
             this.codec.encode(Message::Text(answer.text), &mut this.answered)?;
         }
         while let Poll::Ready(Some(queue)) = this.queues.poll_recv(cx) {
@@ -165,7 +185,7 @@ impl MessageBody for Outbox {
             loop {
                 match events.poll_recv(cx) {
                     Poll::Ready(Some(out)) => {
-                        this.metrics.stages.written.since(out.made);
+                        this.waited.taken(&out);
                         if let Some(seq) = out.seq {
                             this.shared.written.set(Some(seq));
                         }

@@ -30,12 +30,13 @@ async fn health_readiness_and_metrics_tell_the_truth_and_nothing_confidential() 
     assert_eq!(value(&metrics, "minim_commands_rejected_total{code=\"forbidden\"} "), Some(1.0), "{metrics}");
     assert_eq!(value(&metrics, "minim_live_boards "), Some(1.0));
     // Where the two commands spent their time: each waited for its board and was answered; the
-    // accepted one was stored; every answer and event waited for a writer.
+    // accepted one was stored; answers and events waited for a writer (each connection's first
+    // message is among the sampled ones).
     let stage = |name: &str| value(&metrics, &format!("minim_stage_seconds_count{{stage=\"{name}\"}} "));
     assert_eq!(stage("queued"), Some(2.0), "{metrics}");
     assert_eq!(stage("answered"), Some(2.0), "{metrics}");
     assert!(stage("stored").is_some_and(|n| n >= 1.0), "{metrics}");
-    assert!(stage("written").is_some_and(|n| n >= 4.0), "{metrics}");
+    assert!(stage("written").is_some_and(|n| n >= 2.0), "{metrics}");
     let within_a_second = value(&metrics, "minim_stage_seconds_bucket{stage=\"answered\",le=\"1\"} ");
     assert_eq!(within_a_second, Some(2.0), "{metrics}");
     for secret in ["confidential", "Philippa", "Quentin", &room.created.board.0, &facilitator_join.token.0] {
