@@ -92,7 +92,7 @@ struct Waited {
 
 impl Waited {
     fn taken(&mut self, out: &Outbound) {
-        if self.taken % WRITTEN_SAMPLE == 0 {
+        if self.taken.is_multiple_of(WRITTEN_SAMPLE) {
             self.metrics.stages.written.since(out.made);
         }
         self.taken = self.taken.wrapping_add(1);
