@@ -655,7 +655,9 @@ impl BoardTask {
                 Some(request) => Some(request),
                 None => {
                     let request = self.rx.try_recv().ok();
-                    request.iter().for_each(|r| self.taken(r));
+                    if let Some(request) = &request {
+                        self.taken(request);
+                    }
                     request
                 }
             };

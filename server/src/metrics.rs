@@ -5,7 +5,7 @@
 //! them a moment apart is fine.
 //!
 //! The stage timings ([`Stages`]) say where a command's time goes on this node: waiting for its
-//! board, being stored, and waiting for the connection's writer. They are histograms over every
+//! board, being stored, being answered, and waiting for the connection's writer. They are histograms over every
 //! command and message of the node, never per board.
 
 use std::collections::BTreeMap;

@@ -91,7 +91,7 @@ struct Waited {
 }
 
 impl Waited {
-    fn taken(&mut self, out: &Outbound) {
+    fn record(&mut self, out: &Outbound) {
         if self.taken.is_multiple_of(WRITTEN_SAMPLE) {
             self.metrics.stages.written.since(out.made);
         }
@@ -175,7 +175,7 @@ impl MessageBody for Outbox {
             Poll::Pending => None,
         };
         while let Poll::Ready(Some(answer)) = futures_util::Stream::poll_next(Pin::new(&mut this.answers), cx) {
-            this.waited.taken(&answer);
+            this.waited.record(&answer);
             this.codec.encode(Message::Text(answer.text), &mut this.answered)?;
         }
         while let Poll::Ready(Some(queue)) = this.queues.poll_recv(cx) {
@@ -185,7 +185,7 @@ impl MessageBody for Outbox {
             loop {
                 match events.poll_recv(cx) {
                     Poll::Ready(Some(out)) => {
-                        this.waited.taken(&out);
+                        this.waited.record(&out);
                         if let Some(seq) = out.seq {
                             this.shared.written.set(Some(seq));
                         }
