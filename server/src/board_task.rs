@@ -14,8 +14,8 @@
 //! like this one. The store's compare-and-append gives the board one order: a task whose append
 //! finds the log moved on reads what the others wrote, decides again and retries. The fan-out
 //! ([`crate::fanout`]) hands each task the other nodes' appends; a task that finds a gap in their
-//! sequence numbers, or (every [`REPAIR_INTERVAL`] while people are connected) a log longer than
-//! its copy, reads what it missed from the log. When the store no longer holds the history its
+//! sequence numbers, or (once it has heard nothing for [`REPAIR_INTERVAL`] while people are
+//! connected) a log longer than its copy, reads what it missed from the log. When the store no longer holds the history its
 //! copy came from (an epoch mismatch: Redis lost its data, or another node stored the board again)
 //! it stores the board again from its copy, or adopts what the store now holds and resyncs its
 //! clients with snapshots.
@@ -48,8 +48,9 @@ const IDLE_BOARD: Duration = Duration::from_secs(10 * 60);
 const BATCH: usize = 64;
 /// How often a failed append is retried after reading what another writer appended first.
 const CONFLICT_RETRIES: usize = 10;
-/// With a shared store, how often a board with people connected checks the log for events the
-/// fan-out did not bring (the last announcement of a burst may be the one that was lost).
+/// With a shared store, how long after it last heard of new events a board with people connected
+/// checks the log for events the fan-out did not bring (the last announcement of a burst may be the
+/// one that was lost), and how often while it hears nothing.
 pub const REPAIR_INTERVAL: Duration = Duration::from_secs(5);
 /// Presence ("who is connected") changes are sent at most this often. A town hall's 2,000 people
 /// connecting one after another would otherwise send each of them 2,000 ever longer lists; a
@@ -534,7 +535,18 @@ impl BoardTask {
                         }
                     }
                     () = idle.ring() => break,
-                    _ = check.tick(), if shared && !self.subscribers.is_empty() => self.look_for_missed().await,
+                    _ = check.tick(), if shared && !self.subscribers.is_empty() => {
+                        // Only the last announcement of a burst can go missing unnoticed (a lost
+                        // one before it shows as a gap in the next), so the log is read once
+                        // nothing has been heard of the board for a whole interval: a busy board
+                        // does not ask Redis every few seconds for what it already has.
+                        let quiet_since = self.last_change + REPAIR_INTERVAL;
+                        if tokio::time::Instant::now() >= quiet_since {
+                            self.look_for_missed().await;
+                        } else {
+                            check.reset_at(quiet_since);
+                        }
+                    }
                     () = presence.ring() => {
                         self.presence_due = None;
                         self.send_presence();
