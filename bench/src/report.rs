@@ -359,13 +359,13 @@ fn run_table(out: &mut String, run: &Run) {
         );
         let _ = writeln!(
             out,
-            "| offered ev/s | try | events/s | deliveries/s | p50 ms | p99 ms | p99 ms: author's node / other | CPU %: server / Redis / load generator | waited for a CPU, ms/s: server / Redis / load generator | sustained |"
+            "| offered ev/s | try | events/s | deliveries/s | p50 ms | p99 ms | p99 ms: author's node / other | CPU %: server / Redis / load generator | waited for a CPU, ms/s: server / Redis / load generator | appends to the store: all / over 50 ms | sustained |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
         for s in o.extra["steps"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 out,
-                "| {:.0} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} / {:.0} | {} |",
+                "| {:.0} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} / {:.0} | {} | {} |",
                 s["offered_per_second"].as_f64().unwrap_or(0.0),
                 s["attempt"].as_u64().unwrap_or(1),
                 s["events_per_second"].as_f64().unwrap_or(0.0),
@@ -382,6 +382,10 @@ fn run_table(out: &mut String, run: &Run) {
                 s["waited_ms_per_second"].as_f64().unwrap_or(0.0),
                 s["redis_waited_ms_per_second"].as_f64().unwrap_or(0.0),
                 s["generator_waited_ms_per_second"].as_f64().unwrap_or(0.0),
+                match (s["store_appends"].as_f64(), s["store_appends_slow"].as_f64()) {
+                    (Some(all), Some(slow)) => format!("{all:.0} / {slow:.0}"),
+                    _ => "-".into(),
+                },
                 if s["sustained"] == true { "yes" } else { "no" },
             );
         }

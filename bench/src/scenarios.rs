@@ -49,6 +49,10 @@ const RATE_GRAIN: f64 = 250.0;
 pub const DRAIN_PATIENCE: Duration = Duration::from_secs(15);
 /// How long a setup may take to agree on the boards' state.
 const SETTLE_PATIENCE: Duration = Duration::from_secs(60);
+/// An append to minim's store that takes longer than this holds up its board by as much as a
+/// step's whole latency budget: the Mini-M hour counts them per step (a disk that stalls shows
+/// there, not only in the p99), from the stage timings minim's `/metrics` gives.
+const SLOW_APPEND: &str = "0.05";
 
 /// How big and how long: `quick`, `full`, or the CI's small proof that the harness works.
 #[derive(Clone, Debug, Serialize)]
@@ -311,6 +315,31 @@ async fn measure_plan(
     let cost = meter.finish();
     let records = measure::collect(rooms, start_keys).await;
     (unsent, cost, measure::tally(stack, &records))
+}
+
+/// minim's appends to its store (every node's), and how many took longer than [`SLOW_APPEND`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Appends {
+    all: f64,
+    slow: f64,
+}
+
+impl Appends {
+    /// So far, from the stage timings in minim's `/metrics`; `None` for the baselines (they
+    /// store nothing, or nothing that says so).
+    async fn so_far(stack: Stack, deployment: &Deployment) -> Option<Appends> {
+        if stack != Stack::Minim {
+            return None;
+        }
+        let all = setup::counter(deployment, r#"minim_stage_seconds_count{stage="stored"}"#).await?;
+        let quick = format!(r#"minim_stage_seconds_bucket{{stage="stored",le="{SLOW_APPEND}"}}"#);
+        let quick = setup::counter(deployment, &quick).await?;
+        Some(Appends { all, slow: all - quick })
+    }
+
+    fn since(self, before: Appends) -> Appends {
+        Appends { all: self.all - before.all, slow: self.slow - before.slow }
+    }
 }
 
 /// A steady `rate` (events per second) for `duration`: the actors take turns, each with its next
@@ -653,7 +682,10 @@ pub async fn mini_m_hour(
         let rate = rate.min(MAX_SEAT_RATE * actors.len() as f64);
         let start_keys = measure::heads(&rooms);
         let plan = steady_plan(&mut actors, rate, scale.step);
+        let appends_before = Appends::so_far(stack, &deployment).await;
         let (unsent, cost, tally) = measure_plan(stack, &deployment, &rooms, &start_keys, plan).await;
+        let appends =
+            Appends::so_far(stack, &deployment).await.zip(appends_before).map(|(now, before)| now.since(before));
         let achieved = tally.events_per_second / rate;
         let sustained = tally.latency.p99_ms < P99_TARGET_MS
             && achieved >= MIN_ACHIEVED_SHARE
@@ -665,7 +697,7 @@ pub async fn mini_m_hour(
             "events_per_second": tally.events_per_second,
             "deliveries_per_second": tally.deliveries_per_second, "p50_ms": tally.latency.p50_ms,
             "p99_ms": tally.latency.p99_ms, "lost": tally.lost, "duplicated": tally.duplicated,
-            "rejected": tally.rejected, "unsent": unsent, "sustained": sustained,
+            "accepted": tally.accepted, "rejected": tally.rejected, "unsent": unsent, "sustained": sustained,
             "cpu_percent": cost.cpu_percent,
             "redis_cpu_percent": cost.redis_cpu_percent,
             "waited_ms_per_second": cost.waited_ms_per_second,
@@ -674,6 +706,7 @@ pub async fn mini_m_hour(
             "generator_waited_ms_per_second": cost.generator_waited_ms_per_second,
             "p99_authors_node_ms": tally.by_node.as_ref().map(|b| b.authors_node.p99_ms),
             "p99_other_node_ms": tally.by_node.as_ref().map(|b| b.other_node.p99_ms),
+            "store_appends": appends.map(|a| a.all), "store_appends_slow": appends.map(|a| a.slow),
         }));
         let outcome = Outcome {
             scenario: "mini_m_hour",

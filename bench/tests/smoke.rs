@@ -67,6 +67,21 @@ async fn every_scenario_on_every_stack_delivers_each_event_exactly_once() {
             assert_eq!(o.offered_per_second, Some(last_rate), "{what}: {}", o.extra);
             let steps = o.extra["steps"].as_array().map_or(0, Vec::len);
             assert!((2..=4).contains(&steps), "{what}: {}", o.extra);
+            // minim's appends to its store are counted in every step (from its stage timings): on
+            // one node at most one per command accepted (on two, an append that found another
+            // node's first is tried again); the baselines have none to count.
+            for step in o.extra["steps"].as_array().into_iter().flatten() {
+                let (all, slow) = (step["store_appends"].as_f64(), step["store_appends_slow"].as_f64());
+                if o.stack == Stack::Minim {
+                    let accepted = step["accepted"].as_f64().unwrap_or(0.0);
+                    let all = all.unwrap_or_else(|| panic!("{what}: appends counted: {step}"));
+                    let most = if o.topology == Topology::OneNode { accepted } else { f64::INFINITY };
+                    assert!(all > 0.0 && all <= most, "{what}: {all} appends for {accepted} commands: {step}");
+                    assert!(slow.is_some_and(|slow| (0.0..=all).contains(&slow)), "{what}: {step}");
+                } else {
+                    assert_eq!((all, slow), (None, None), "{what}: {step}");
+                }
+            }
         }
     }
 
