@@ -88,6 +88,10 @@ pub struct ClientState {
     /// Deliveries since the last collection (live and caught up).
     pub count: AtomicU64,
     pub reconnects: AtomicU32,
+    /// Commands sent and not answered yet (minim, socket.io; the bare relay answers nothing). A
+    /// stretch is over only once this is 0 everywhere: events of a command still in flight reach
+    /// some seats before others, and would count as lost at the others.
+    pub unanswered: AtomicU64,
     /// When the client last finished catching up after (re)connecting.
     pub synced_at: AtomicU64,
     /// Why the client stopped, if it did.
@@ -288,6 +292,7 @@ impl Task {
                     let _ = reply.send(Err("connection lost".into()));
                 }
             }
+            self.state.unanswered.store(0, Relaxed);
             let pause = match end {
                 End::Done => return,
                 End::Lost(after) => after.unwrap_or(backoff),
@@ -365,6 +370,7 @@ impl Task {
                         let frame = stack::command_frame(self.stack, request, &command, key);
                         if self.stack.has_rules() {
                             self.pending.push_back((request, at, reply));
+                            self.state.unanswered.fetch_add(1, Relaxed);
                         } else {
                             // The relay answers nothing: the frame's number is its key from the start.
                             self.log.sent.lock().expect("not poisoned").push(Sent { key, at, node: self.node });
@@ -451,6 +457,7 @@ impl Task {
     fn answered(&mut self, request: u64) -> Option<Pending> {
         // Answers come in the order the commands were sent.
         let at = self.pending.iter().position(|(r, _, _)| *r == request)?;
+        self.state.unanswered.fetch_sub(1, Relaxed);
         self.pending.remove(at)
     }
 }

@@ -342,6 +342,21 @@ impl Appends {
     }
 }
 
+/// Whether every room's commands are answered and delivered to every seat. A command still
+/// waiting for its answer (a store that stalls holds up a round of them) has its events on the
+/// way: some seats may already have them, and they would count as lost at the others.
+fn drained(stack: Stack, rooms: &[Room]) -> bool {
+    rooms.iter().all(|room| {
+        let sent = room.log.sent.lock().expect("not poisoned");
+        if stack.has_rules() {
+            let head = sent.iter().map(|s| s.key).max().unwrap_or(0);
+            room.seats.iter().all(|s| s.state.unanswered.load(Relaxed) == 0 && s.state.last_key.load(Relaxed) >= head)
+        } else {
+            room.seats.iter().all(|s| s.state.count.load(Relaxed) >= sent.len() as u64)
+        }
+    })
+}
+
 /// A steady `rate` (events per second) for `duration`: the actors take turns, each with its next
 /// command, so every actor sends at the same pace.
 fn steady_plan(actors: &mut [(usize, usize, Script)], rate: f64, duration: Duration) -> Vec<Planned> {
@@ -355,21 +370,12 @@ fn steady_plan(actors: &mut [(usize, usize, Script)], rate: f64, duration: Durat
         .collect()
 }
 
-/// Waits until every seat has what was sent to its room (or until patience runs out: the rest
-/// counts as lost).
+/// Waits until every command sent to a room is answered and every seat has what it was answered
+/// with (or until patience runs out: the rest counts as lost).
 async fn drain(stack: Stack, rooms: &[Room], patience: Duration) {
     let deadline = Instant::now() + patience;
     while Instant::now() < deadline {
-        let done = rooms.iter().all(|room| {
-            let sent = room.log.sent.lock().expect("not poisoned");
-            if stack.has_rules() {
-                let head = sent.iter().map(|s| s.key).max().unwrap_or(0);
-                room.seats.iter().all(|s| s.state.last_key.load(Relaxed) >= head)
-            } else {
-                room.seats.iter().all(|s| s.state.count.load(Relaxed) >= sent.len() as u64)
-            }
-        });
-        if done {
+        if drained(stack, rooms) {
             // Anything else in flight (system events such as a timebox ending) lands meanwhile.
             tokio::time::sleep(Duration::from_millis(200)).await;
             return;
@@ -880,6 +886,32 @@ pub async fn idle_capacity(stack: Stack, programs: &Programs, scale: &Scale) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::{BoardLog, ClientState, Sent};
+
+    #[test]
+    fn a_stretch_is_over_once_every_command_is_answered_and_every_seat_has_its_events() {
+        let seat = |last_key: u64| {
+            let state = Arc::new(ClientState::default());
+            state.last_key.store(last_key, Relaxed);
+            Client { ops: tokio::sync::mpsc::channel(1).0, state, node: 0 }
+        };
+        let room = Room { name: "board".into(), log: Arc::new(BoardLog::default()), seats: vec![seat(5), seat(5)] };
+        room.log.sent.lock().unwrap().push(Sent { key: 5, at: Micros(0), node: 0 });
+        let rooms = [room];
+        let seats = &rooms[0].seats;
+        assert!(drained(Stack::Minim, &rooms));
+        // A command is still waiting for its answer (a stalled store holds it up), and its event
+        // has reached one seat only: not over, or the other seat would count it as lost.
+        seats[0].state.unanswered.store(1, Relaxed);
+        seats[1].state.last_key.store(6, Relaxed);
+        assert!(!drained(Stack::Minim, &rooms));
+        // Answered: the answer's key is the head every seat must reach.
+        seats[0].state.unanswered.store(0, Relaxed);
+        rooms[0].log.sent.lock().unwrap().push(Sent { key: 6, at: Micros(1), node: 0 });
+        assert!(!drained(Stack::Minim, &rooms), "one seat has not got it yet");
+        seats[0].state.last_key.store(6, Relaxed);
+        assert!(drained(Stack::Minim, &rooms));
+    }
 
     #[test]
     fn a_missed_step_is_tried_once_more_and_a_lossy_one_never() {
