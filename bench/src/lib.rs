@@ -11,11 +11,14 @@
 //! - [`scenarios`]: town hall, Mini-M hour, reconnect storm, idle capacity.
 //! - [`measure`]: latency percentiles, rates, and what each client lost or got twice.
 //! - [`report`]: the table, the ratios and the JSON.
+//! - [`disk`]: how steadily the disk syncs a small write (`--disk-probe`), which minim on one node
+//!   waits for and the baselines do not.
 //!
 //! The baselines live beside it: `src/bin/bare-broadcast.rs` and `socketio/`.
 
 pub mod client;
 pub mod clock;
+pub mod disk;
 pub mod measure;
 pub mod procs;
 pub mod report;

@@ -9,6 +9,7 @@ use minim_bench::scenarios::{self, Outcome, Scale};
 use minim_bench::stack::{Stack, Topology};
 use minim_bench::{Selection, run};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(about = "Load generator: minim side by side with a bare broadcast and socket.io")]
@@ -37,11 +38,21 @@ struct Args {
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
+    /// Only measure how steadily the disk syncs a small write, for this many seconds, and print it
+    /// (what minim on one node waits for before anyone sees an event).
+    #[arg(long, value_name = "SECONDS")]
+    disk_probe: Option<u64>,
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(seconds) = args.disk_probe {
+        let seen =
+            tokio::task::spawn_blocking(move || minim_bench::disk::probe(Duration::from_secs(seconds))).await??;
+        println!("{seen}");
+        return Ok(());
+    }
     let limit = raise_fd_limit().context("while raising the open-file limit")?;
     let scale = if args.full {
         Scale::full()
