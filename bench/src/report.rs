@@ -86,7 +86,7 @@ pub fn medians(runs: &[Run]) -> Vec<Median> {
             }
         }
         for r in &run.ratios {
-            let name = format!("minim / {} ({}, {})", r.baseline.label(), r.topology.label(), r.what);
+            let name = format!("{} / {} ({}, {})", r.stack.label(), r.baseline.label(), r.topology.label(), r.what);
             add(format!("{name}: delivery rate"), Shown::RateRatio, r.delivery_rate);
             add(format!("{name}: p99"), Shown::P99Ratio, r.p99);
             add(format!("{name}: resync time"), Shown::P99Ratio, r.resync_time);
@@ -145,15 +145,18 @@ impl Machine {
     }
 }
 
-/// minim against a baseline, as the targets state it.
-#[derive(Serialize)]
+/// minim against a baseline, as the targets state it (and the bare broadcast against socket.io).
+#[derive(Serialize, Debug)]
 pub struct Ratio {
     pub what: String,
+    /// Whose figures are over the baseline's: minim's, but for the headroom row (the bare
+    /// broadcast's over socket.io's: the most any server could reach against socket.io here).
+    pub stack: Stack,
     pub baseline: Stack,
     pub topology: Topology,
-    /// minim's sustained delivery rate over the baseline's.
+    /// The stack's sustained delivery rate over the baseline's.
     pub delivery_rate: Option<f64>,
-    /// minim's p99 over the baseline's, at the highest offered rate both sustained.
+    /// The stack's p99 over the baseline's, at the highest offered rate both sustained.
     pub p99: Option<f64>,
     /// That common rate (events per second), when there is one.
     pub at_offered_per_second: Option<f64>,
@@ -186,6 +189,7 @@ pub fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
             };
             ratios.push(Ratio {
                 what: "Mini-M hour: sustained delivery rate (p99 < 50 ms)".into(),
+                stack: Stack::Minim,
                 baseline,
                 topology,
                 delivery_rate,
@@ -196,6 +200,25 @@ pub fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
                 met,
             });
         }
+    }
+    // The headroom against socket.io: the bare broadcast does less for an event than any server
+    // that keeps a board can, so its own ratio is the most minim's could be on this machine.
+    let two = Topology::TwoNodesRedis;
+    if let (Some(bare), Some(socketio)) =
+        (find("mini_m_hour", Stack::Bare, two), find("mini_m_hour", Stack::SocketIo, two))
+    {
+        ratios.push(Ratio {
+            what: "Mini-M hour: sustained delivery rate (p99 < 50 ms), the headroom".into(),
+            stack: Stack::Bare,
+            baseline: Stack::SocketIo,
+            topology: two,
+            delivery_rate: sustained_rate(socketio).and_then(|s| Some(sustained_rate(bare)? / s)),
+            p99: common_step(bare, socketio).map(|(_, b, s)| b / s),
+            at_offered_per_second: common_step(bare, socketio).map(|(rate, _, _)| rate),
+            resync_time: None,
+            target: "(no target: the most minim's ratio could be)".into(),
+            met: None,
+        });
     }
     // Scenarios that offer every stack the same load: no target, the ratios say how minim held it.
     let same_load = [
@@ -210,6 +233,7 @@ pub fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
             let (m, b) = (&minim.tally, &base.tally);
             ratios.push(Ratio {
                 what: what.into(),
+                stack: Stack::Minim,
                 baseline,
                 topology,
                 delivery_rate: (b.deliveries_per_second > 0.0)
@@ -427,14 +451,15 @@ fn run_table(out: &mut String, run: &Run) {
     if !run.ratios.is_empty() {
         let _ = writeln!(
             out,
-            "\n| minim vs | topology | scenario | delivery rate | p99 | at offered ev/s | resync time | target | met |"
+            "\n| stack | vs | topology | scenario | delivery rate | p99 | at offered ev/s | resync time | target | met |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
         for r in &run.ratios {
             let x = |v: Option<f64>, shown: Shown| v.map_or("-".into(), |v| format!("{}×", shown.text(v)));
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.stack.label(),
                 r.baseline.label(),
                 r.topology.label(),
                 r.what,
@@ -494,6 +519,7 @@ mod tests {
     fn medians_are_the_middle_run_or_the_mean_of_the_middle_two() {
         let ratio = |rate: f64| Ratio {
             what: "Mini-M".into(),
+            stack: Stack::Minim,
             baseline: Stack::Bare,
             topology: Topology::TwoNodesRedis,
             delivery_rate: Some(rate),
@@ -564,6 +590,31 @@ mod tests {
         let medians = medians(&[run]);
         let at_5000 = medians.iter().find(|m| m.what.contains("at 5000 ev/s")).expect("a median per rate");
         assert_eq!((at_5000.median, at_5000.shown), (3.5, Shown::P99Ratio));
+    }
+
+    #[test]
+    fn the_bare_broadcasts_own_ratio_to_socketio_is_the_headroom_beside_minims() {
+        let two = Topology::TwoNodesRedis;
+        let at = |rate: f64, deliveries: f64, stack| {
+            let step = serde_json::json!([{ "offered_per_second": rate, "p99_ms": 20.0, "sustained": true }]);
+            let mut o = hour(stack, two, step);
+            o.tally.deliveries_per_second = deliveries;
+            o
+        };
+        let outcomes = [
+            at(7000.0, 56_000.0, Stack::Minim),
+            at(9000.0, 72_000.0, Stack::Bare),
+            at(3000.0, 24_000.0, Stack::SocketIo),
+        ];
+        let ratios = ratios(&outcomes);
+        let of = |stack, baseline| {
+            ratios.iter().find(|r| r.stack == stack && r.baseline == baseline).and_then(|r| r.delivery_rate)
+        };
+        assert_eq!(of(Stack::Minim, Stack::SocketIo), Some(56_000.0 / 24_000.0));
+        assert_eq!(of(Stack::Minim, Stack::Bare), Some(56_000.0 / 72_000.0));
+        assert_eq!(of(Stack::Bare, Stack::SocketIo), Some(3.0), "the most minim's could be");
+        let headroom = ratios.iter().find(|r| r.stack == Stack::Bare).unwrap();
+        assert_eq!(headroom.met, None, "no target of its own");
     }
 
     #[test]
