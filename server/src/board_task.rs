@@ -15,10 +15,10 @@
 //! finds the log moved on reads what the others wrote, decides again and retries. The fan-out
 //! ([`crate::fanout`]) hands each task the other nodes' appends; a task that finds a gap in their
 //! sequence numbers, or (once it has heard nothing for [`REPAIR_INTERVAL`] while people are
-//! connected) a log longer than its copy, reads what it missed from the log. When the store no longer holds the history its
-//! copy came from (an epoch mismatch: Redis lost its data, or another node stored the board again)
-//! it stores the board again from its copy, or adopts what the store now holds and resyncs its
-//! clients with snapshots.
+//! connected) a log longer than its copy, reads what it missed from the log. When the store no
+//! longer holds the history its copy came from (an epoch mismatch: Redis lost its data, or another
+//! node stored the board again) it stores the board again from its copy, or adopts what the store
+//! now holds and resyncs its clients with snapshots.
 
 use crate::auth::key_hash;
 use crate::clock;

@@ -73,8 +73,8 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Events pushed per `RPUSH` when a whole board is stored again (Lua's `unpack` has a stack limit).
 const PUSH_CHUNK: usize = 1000;
-/// An append sets a board's expiry again only once this share of the retention period has run
-/// down since it was last set, and then sets it to the retention plus this share: a board is
+/// An append sets a board's expiry again only once 1/`REFRESH_SLACK` of the retention period has
+/// run down since it was last set, and then sets it to the retention plus that much: a board is
 /// deleted no sooner than the retention after its last change, and at most a hundredth later.
 const REFRESH_SLACK: u32 = 100;
 
