@@ -279,5 +279,5 @@ pub fn memo<T: PartialEq + Send + Sync + 'static>(f: impl Fn() -> T + Send + Syn
 
 /// A reactive value for a view (a text, an attribute, a child), boxed for the same reason.
 pub fn rx<T: 'static>(f: impl Fn() -> T + Send + 'static) -> Box<dyn FnMut() -> T + Send> {
-    Box::new(move || f())
+    Box::new(f)
 }
