@@ -207,14 +207,15 @@ pub fn ratios(outcomes: &[Outcome]) -> Vec<Ratio> {
     if let (Some(bare), Some(socketio)) =
         (find("mini_m_hour", Stack::Bare, two), find("mini_m_hour", Stack::SocketIo, two))
     {
+        let common = common_step(bare, socketio);
         ratios.push(Ratio {
             what: "Mini-M hour: sustained delivery rate (p99 < 50 ms), the headroom".into(),
             stack: Stack::Bare,
             baseline: Stack::SocketIo,
             topology: two,
             delivery_rate: sustained_rate(socketio).and_then(|s| Some(sustained_rate(bare)? / s)),
-            p99: common_step(bare, socketio).map(|(_, b, s)| b / s),
-            at_offered_per_second: common_step(bare, socketio).map(|(rate, _, _)| rate),
+            p99: common.map(|(_, b, s)| b / s),
+            at_offered_per_second: common.map(|(rate, _, _)| rate),
             resync_time: None,
             target: "(no target: the most minim's ratio could be)".into(),
             met: None,
