@@ -23,7 +23,7 @@
 use crate::auth::key_hash;
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::outbox::Answers;
+use crate::outbox::{Answers, Queue, Refused};
 use crate::store::{BoardMeta, Epoch, EventLog, StoreError, StoredBoard};
 use bytestring::ByteString;
 use minim_shared::api::{Grant, LinkKey};
@@ -91,7 +91,7 @@ pub type ConnId = u64;
 pub struct Subscriber {
     pub conn: ConnId,
     pub identity: Identity,
-    pub tx: mpsc::Sender<Outbound>,
+    pub tx: Queue,
 }
 
 impl Subscriber {
@@ -1213,12 +1213,12 @@ impl Alarm {
 fn deliver(board: &BoardId, metrics: &Metrics, sub: &Subscriber, out: Outbound) -> bool {
     match sub.tx.try_send(out) {
         Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
+        Err(Refused::Full) => {
             Metrics::add(&metrics.clients_resynced, 1);
             tracing::info!(board = %board, conn = sub.conn, "client fell behind; it will resync");
             false
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        Err(Refused::Closed) => false,
     }
 }
 
@@ -1240,6 +1240,7 @@ pub fn wire_error(e: &BoardError) -> (ErrorCode, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::testing::Received;
     use crate::store::disk::DiskLog;
     use minim_shared::{Role, Settings};
 
@@ -1299,8 +1300,7 @@ mod tests {
         actor: Actor,
         commands: Vec<Command>,
     ) -> Vec<ServerMessage> {
-        use futures_util::StreamExt;
-        let (answers, mut answered) = Answers::channel();
+        let (answers, mut answered) = crate::outbox::testing::answers();
         let count = commands.len();
         for (id, command) in (1..).zip(commands) {
             hub.submit(
@@ -1313,7 +1313,7 @@ mod tests {
         }
         let mut got = Vec::new();
         for _ in 0..count {
-            let answer = answered.next().await.expect("every command is answered");
+            let answer = answered.recv().await.expect("every command is answered");
             got.push(serde_json::from_str(&answer.text).unwrap());
         }
         got
@@ -1325,8 +1325,8 @@ mod tests {
     }
 
     /// Folds everything queued for a subscriber into `board`, as a client would.
-    fn fold_queued(board: &mut Board, rx: &mut mpsc::Receiver<Outbound>) {
-        while let Ok(out) = rx.try_recv() {
+    fn fold_queued(board: &mut Board, rx: &mut Received) {
+        while let Some(out) = rx.try_recv() {
             match serde_json::from_str(&out.text).unwrap() {
                 ServerMessage::Snapshot { board: snapshot } => *board = *snapshot,
                 ServerMessage::Event(e) => board.fold(&e).unwrap(),
@@ -1336,8 +1336,8 @@ mod tests {
     }
 
     /// The `connected` lists of the presence messages queued for a subscriber.
-    fn presences(rx: &mut mpsc::Receiver<Outbound>) -> Vec<Vec<PersonId>> {
-        std::iter::from_fn(|| rx.try_recv().ok())
+    fn presences(rx: &mut Received) -> Vec<Vec<PersonId>> {
+        std::iter::from_fn(|| rx.try_recv())
             .filter_map(|out| match serde_json::from_str(&out.text).unwrap() {
                 ServerMessage::Presence { connected } => Some(connected),
                 _ => None,
@@ -1350,7 +1350,7 @@ mod tests {
         let (_dir, hub, id, facilitator) = board_with_facilitator().await;
         let handle = hub.handle(&id);
         let me = Identity::Person { person: facilitator, role: Role::Facilitator };
-        let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let (tx, mut rx) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
         handle.subscribe(Subscriber { conn: 1, identity: me, tx }, None).await.unwrap();
         // The newcomer is told at once who is here.
         assert_eq!(presences(&mut rx), [vec![facilitator]]);
@@ -1366,7 +1366,7 @@ mod tests {
         // Everyone who joined connects at once (no disk work in between, so well within the pause).
         let mut others = vec![];
         for (i, person) in people.into_iter().enumerate() {
-            let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+            let (tx, rx) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
             let identity = Identity::Person { person, role: Role::Participant };
             handle.subscribe(Subscriber { conn: 2 + i as u64, identity, tx }, None).await.unwrap();
             others.push((person, rx));
@@ -1393,10 +1393,10 @@ mod tests {
         let handle = hub.handle(&id);
         let identity = Identity::Person { person: facilitator, role: Role::Facilitator };
         // A slow client: room for four messages, and it does not read.
-        let (slow_tx, mut slow_rx) = mpsc::channel(4);
+        let (slow_tx, mut slow_rx) = crate::outbox::testing::queue(4);
         handle.subscribe(Subscriber { conn: 1, identity, tx: slow_tx }, None).await.unwrap();
         // A healthy client with plenty of room.
-        let (fast_tx, mut fast_rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let (fast_tx, mut fast_rx) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
         handle.subscribe(Subscriber { conn: 2, identity, tx: fast_tx }, None).await.unwrap();
 
         for i in 0..8 {
@@ -1417,7 +1417,7 @@ mod tests {
         assert!(slow.seq < fast.seq);
 
         // Resubscribing from there fills exactly the gap.
-        let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let (tx, mut rx) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
         handle.subscribe(Subscriber { conn: 3, identity, tx }, Some(slow.seq)).await.unwrap();
         fold_queued(&mut slow, &mut rx);
         assert_eq!(slow, fast);
@@ -1425,13 +1425,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_command_is_answered_after_its_events_and_one_queued_at_a_stopping_task_by_the_next() {
-        use futures_util::StreamExt;
         let (_dir, hub, id, facilitator) = board_with_facilitator().await;
         let me = Identity::Person { person: facilitator, role: Role::Facilitator };
-        let (tx, mut events) = mpsc::channel(OUTBOUND_QUEUE);
+        let (tx, mut events) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
         hub.handle(&id).subscribe(Subscriber { conn: 1, identity: me, tx }, None).await.unwrap();
-        while events.try_recv().is_ok() {}
-        let (answers, mut answered) = Answers::channel();
+        while events.try_recv().is_some() {}
+        let (answers, mut answered) = crate::outbox::testing::answers();
         let submit = |request: RequestId, command: Command| {
             let reply = ClientReply { id: request, conn: 1, answers: answers.clone(), arrived: Instant::now() };
             hub.submit(&id, Actor::Person(facilitator), command, reply)
@@ -1440,11 +1439,11 @@ mod tests {
 
         // Accepted, once its event is queued for the client.
         submit(1, Command::AddTopic { text: Private::new("a topic") }).await;
-        let ServerMessage::Accepted { id: 1, seq } = answer(answered.next().await.unwrap()) else { panic!() };
+        let ServerMessage::Accepted { id: 1, seq } = answer(answered.recv().await.unwrap()) else { panic!() };
         assert!(matches!(answer(events.try_recv().unwrap()), ServerMessage::Event(e) if e.seq == seq));
         // Refused by the rules: a vote for a topic that does not exist.
         submit(2, Command::PlaceVote { topic: minim_shared::TopicId(999) }).await;
-        assert!(matches!(answer(answered.next().await.unwrap()), ServerMessage::Rejected { id: 2, .. }));
+        assert!(matches!(answer(answered.recv().await.unwrap()), ServerMessage::Rejected { id: 2, .. }));
 
         // Two commands queued behind the one that deletes the board: its task stops after the
         // delete, and they are answered by the next task, which finds the board deleted (not
@@ -1452,9 +1451,9 @@ mod tests {
         submit(3, Command::DeleteBoard).await;
         submit(4, Command::AddTopic { text: Private::new("too late") }).await;
         submit(5, Command::AddTopic { text: Private::new("later still") }).await;
-        assert!(matches!(answer(answered.next().await.unwrap()), ServerMessage::Accepted { id: 3, .. }));
+        assert!(matches!(answer(answered.recv().await.unwrap()), ServerMessage::Accepted { id: 3, .. }));
         for expected in [4, 5] {
-            match answer(answered.next().await.unwrap()) {
+            match answer(answered.recv().await.unwrap()) {
                 ServerMessage::Rejected { id, code, .. } => assert_eq!((id, code), (expected, ErrorCode::BoardDeleted)),
                 other => panic!("command {expected} answered {other:?}"),
             }
@@ -1466,7 +1465,7 @@ mod tests {
         use minim_shared::{Phase, RejectCode, TopicId};
         let (_dir, hub, id, facilitator) = board_with_facilitator().await;
         let me = Actor::Person(facilitator);
-        let (tx, mut events) = mpsc::channel(OUTBOUND_QUEUE);
+        let (tx, mut events) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
         let identity = Identity::Person { person: facilitator, role: Role::Facilitator };
         hub.handle(&id).subscribe(Subscriber { conn: 1, identity, tx }, None).await.unwrap();
         let mut seen = Board::default();

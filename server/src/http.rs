@@ -275,10 +275,11 @@ async fn websocket(
         state.hub.metrics().rejected(ErrorCode::TooMany);
         too_many()
     })?;
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
-    // The body written to the client carries the board's events as well as the session's messages.
-    let (response, session_body) = response.into_parts();
-    let (outbox, feed) = outbox::outbox(session_body, state.hub.metrics().clone());
+    // The body written to the client is the outbox, which carries the board's messages and the
+    // session's alike; actix-ws's own session and body are not used to write.
+    let (response, _, stream) = actix_ws::handle(&req, body)?;
+    let (response, actix_ws_body) = response.into_parts();
+    let (outbox, feed) = outbox::outbox(actix_ws_body, state.hub.metrics().clone());
     let response = response.set_body(outbox.boxed());
     let ctx = SessionContext {
         _slot: slot,
@@ -289,6 +290,6 @@ async fn websocket(
         client_timeout: state.client_timeout,
     };
     // The WebSocket stream is not `Send`, so the session runs on this worker's local set.
-    actix_web::rt::spawn(session::run(session, stream, feed, ctx));
+    actix_web::rt::spawn(session::run(stream, feed, ctx));
     Ok(response)
 }

@@ -1,80 +1,208 @@
 //! What one WebSocket connection writes, and in which order.
 //!
-//! Three sources feed a connection: its board's queue ([`Outbound`]: events, snapshots,
-//! presence), the board's answers to its commands ([`Answers`]), and its session, which reports
-//! errors, pings and closes through actix-ws. [`Outbox`] is the response body that merges them.
-//! actix's connection writer polls it and reads the board's queue and answers itself, so an event
-//! or an answer goes from the board task to the socket in one hop: the session task is not woken
-//! for it, and a command's events and its answer to the author usually leave in one write.
+//! Three parties have something for a connection: its board (events, snapshots, presence), the
+//! board again with its answers to the connection's commands (`accepted`, `rejected`), and the
+//! connection's session (errors, pongs, heartbeat pings, the close). They all put it in the
+//! connection's one [`Mailbox`], in the order they put it there, and [`Outbox`], the response
+//! body actix writes, takes everything waiting in one go whenever actix polls it. So an event or
+//! an answer goes from the board task to the socket in one hop, the session task is not woken for
+//! it, and one lock and at most one wake-up carry a whole burst (the bare broadcast's lesson:
+//! batch per connection). A channel per party cost the writer a look into each of them, and a
+//! waker registration on each, at every poll (`BENCHMARKS.md`).
 //!
 //! The order a client relies on: a command's answer comes after the events the board queued
-//! before answering. The board queues them before it answers, so whenever the writer holds an
-//! answer, the events before it are already in the board's queue. The writer takes the session's
-//! messages and the answers first and the board's queue after, and writes them in the opposite
-//! order: the events, then the answers, then the session's messages.
+//! before answering, which the mailbox's single order gives by itself.
 //!
-//! A board drops a connection whose queue is full (the client fell behind). The writer writes what
-//! was queued, records the last sequence number written, and tells the session through [`Feed`],
-//! which subscribes again from there and hands the writer the new queue.
+//! The board's part is bounded, per connection ([`OUTBOUND_QUEUE`]): a board finds the mailbox
+//! full when the client fell behind, and drops the connection's subscription ([`Queue`]). The
+//! writer writes what was queued before that, records the last sequence number written, and tells
+//! the session ([`Feed::dropped`]), which subscribes again from there. The session's part is
+//! bounded too ([`SESSION_QUEUE`]); the answers are not: a connection has at most the commands
+//! its rate limit lets in waiting for answers.
 
-use crate::board_task::Outbound;
+use crate::board_task::{OUTBOUND_QUEUE, Outbound};
 use crate::metrics::Metrics;
 use actix_codec::Encoder;
-use actix_http::ws::{Codec, Message};
+use actix_http::ws::{CloseReason, Codec, Message};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::web::{Bytes, BytesMut};
 use minim_shared::Seq;
 use minim_shared::wire::ServerMessage;
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use tokio::sync::{Notify, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use tokio::sync::Notify;
 
-/// The session's handle on its connection's writer.
-pub struct Feed {
-    queues: mpsc::UnboundedSender<mpsc::Receiver<Outbound>>,
-    answers: Answers,
-    shared: Rc<Shared>,
+/// At most this many of the session's own messages wait for the writer. A client that keeps
+/// sending and never reads would otherwise grow its mailbox by its pongs and errors.
+pub const SESSION_QUEUE: usize = 128;
+
+/// One connection's messages waiting for its writer, from whichever party, in one order.
+pub struct Mailbox {
+    state: Mutex<State>,
+    /// How many of the board's messages may wait ([`OUTBOUND_QUEUE`] but in tests).
+    capacity: usize,
 }
 
-/// Where a board sends its answers to one connection's commands (`accepted`, `rejected`). Not
-/// bounded: a connection has at most the commands its rate limit lets in waiting for answers.
-/// A `futures` channel, not a tokio one: it allocates per message rather than a block of 32 slots
-/// up front, which every idle connection would carry (about 2 kB each, BENCHMARKS.md).
+struct State {
+    items: VecDeque<Item>,
+    /// The board's messages among `items`, against the mailbox's capacity.
+    from_board: usize,
+    /// The session's messages among `items`, against [`SESSION_QUEUE`].
+    from_session: usize,
+    /// The number of the board subscription the mailbox takes messages for; a [`Queue`] with an
+    /// older number has been replaced.
+    subscription: u64,
+    /// The writer's waker, kept while it waits.
+    waker: Option<Waker>,
+    /// The writer has been woken since it last looked: the next message need not wake it again.
+    woken: bool,
+    /// The connection's writer has gone (the connection closed): nothing is taken any more.
+    closed: bool,
+}
+
+enum Item {
+    /// From the board: an event, a snapshot, presence, or an answer.
+    Out(Outbound),
+    /// The board dropped subscription `n`: everything before this is from it, or older.
+    Dropped(u64),
+    /// From the session: text, a ping or a pong.
+    Said(Message),
+    /// The session closes the connection, with a close frame.
+    Close(Option<CloseReason>),
+    /// The session has gone without closing: the body ends, with no frame of its own.
+    Gone,
+}
+
+/// Why a message was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Too much is waiting: the client fell behind.
+    Full,
+    /// The connection closed, or this subscription was replaced.
+    Closed,
+}
+
+impl Mailbox {
+    fn new(capacity: usize) -> Arc<Mailbox> {
+        Arc::new(Mailbox {
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                from_board: 0,
+                from_session: 0,
+                subscription: 0,
+                waker: None,
+                woken: false,
+                closed: false,
+            }),
+            capacity,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// Queues `item` and wakes the writer, unless it has been woken already.
+    fn push(&mut self, item: Item) {
+        self.items.push_back(item);
+        if !self.woken {
+            self.woken = true;
+            if let Some(waker) = &self.waker {
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// Queues `item`, unless nothing is taken any more.
+    fn push_unless_closed(&mut self, item: Item) {
+        if !self.closed {
+            self.push(item);
+        }
+    }
+}
+
+/// A board's subscription's way into a connection's mailbox. Dropping it ends the subscription:
+/// the writer tells the session once it has written everything queued before.
+pub struct Queue {
+    mailbox: Arc<Mailbox>,
+    subscription: u64,
+}
+
+impl Queue {
+    /// Queues a message from the board, unless the client is too far behind or gone.
+    pub fn try_send(&self, out: Outbound) -> Result<(), Refused> {
+        let mut state = self.mailbox.lock();
+        if state.closed || state.subscription != self.subscription {
+            return Err(Refused::Closed);
+        }
+        if state.from_board >= self.mailbox.capacity {
+            return Err(Refused::Full);
+        }
+        state.from_board += 1;
+        state.push(Item::Out(out));
+        Ok(())
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        let mut state = self.mailbox.lock();
+        if state.subscription == self.subscription {
+            state.push_unless_closed(Item::Dropped(self.subscription));
+        }
+    }
+}
+
+/// Where a board sends its answers to one connection's commands (`accepted`, `rejected`).
 #[derive(Clone)]
-pub struct Answers(futures_channel::mpsc::UnboundedSender<Outbound>);
+pub struct Answers(Arc<Mailbox>);
 
 impl Answers {
     /// Queues an answer; one for a connection that has closed is dropped.
     pub fn send(&self, answer: &ServerMessage) {
-        let _ = self.0.unbounded_send(Outbound::message(answer));
-    }
-
-    /// Answers read from the other end, for tests of the board without a connection.
-    #[cfg(test)]
-    pub fn channel() -> (Answers, futures_channel::mpsc::UnboundedReceiver<Outbound>) {
-        let (tx, rx) = futures_channel::mpsc::unbounded();
-        (Answers(tx), rx)
+        let out = Outbound::message(answer);
+        self.0.lock().push_unless_closed(Item::Out(out));
     }
 }
 
-/// The response body of a WebSocket connection: the session's messages (actix-ws's body), the
-/// board's queue and the board's answers, written as one stream.
+/// The session's handle on its connection's writer.
+pub struct Feed {
+    mailbox: Arc<Mailbox>,
+    shared: Rc<Shared>,
+}
+
+/// What the writer tells the session. Both run on the connection's worker thread.
+struct Shared {
+    /// The sequence number of the last event or snapshot written to the client.
+    written: Cell<Option<Seq>>,
+    /// The subscription the session last made. The end of an earlier one (a try that reached a
+    /// stopping board) is no news to the session.
+    following: Cell<u64>,
+    /// The board dropped the subscription the session follows, and everything before is written.
+    dropped: Cell<bool>,
+    /// Signalled when `dropped` is set.
+    told: Notify,
+}
+
+/// The response body of a WebSocket connection: whatever waits in its mailbox, written in order.
 pub struct Outbox {
-    /// actix-ws's body: what the session sends through its `actix_ws::Session`.
-    session: BoxBody,
-    /// The board's queue for this connection; `None` before the first subscription and after the
-    /// board dropped it, until the session hands over the next.
-    events: Option<mpsc::Receiver<Outbound>>,
-    queues: mpsc::UnboundedReceiver<mpsc::Receiver<Outbound>>,
-    answers: futures_channel::mpsc::UnboundedReceiver<Outbound>,
+    mailbox: Arc<Mailbox>,
+    /// Kept, never read: actix-ws tells the connection's message stream that the connection
+    /// closed when this body is dropped. The session writes through the mailbox instead.
+    _actix_ws_body: BoxBody,
     shared: Rc<Shared>,
     codec: Codec,
     buf: BytesMut,
-    /// The answers taken in one poll, framed, until the events before them are in `buf`.
-    answered: BytesMut,
+    /// The items taken from the mailbox, swapped with its queue so neither allocates each time.
+    taken: VecDeque<Item>,
+    /// The session has closed: the body has ended.
+    ended: bool,
     /// How long messages waited for this writer.
     waited: Waited,
 }
@@ -99,31 +227,30 @@ impl Waited {
     }
 }
 
-/// What the writer tells the session. Both run on the connection's worker thread.
-struct Shared {
-    /// The sequence number of the last event or snapshot written to the client.
-    written: Cell<Option<Seq>>,
-    /// Signalled when the board dropped the queue and everything in it has been written.
-    dropped: Notify,
+/// The writer of a connection whose response body actix-ws made (`actix_ws_body`), and the
+/// session's handle on it.
+pub fn outbox(actix_ws_body: BoxBody, metrics: Arc<Metrics>) -> (Outbox, Feed) {
+    writer(Mailbox::new(OUTBOUND_QUEUE), actix_ws_body, metrics)
 }
 
-/// Wraps actix-ws's response body, `session`, into the body that also writes the board's queue.
-pub fn outbox(session: BoxBody, metrics: Arc<Metrics>) -> (Outbox, Feed) {
-    let (queues_tx, queues) = mpsc::unbounded_channel();
-    let (answers_tx, answers) = futures_channel::mpsc::unbounded();
-    let shared = Rc::new(Shared { written: Cell::new(None), dropped: Notify::new() });
+fn writer(mailbox: Arc<Mailbox>, actix_ws_body: BoxBody, metrics: Arc<Metrics>) -> (Outbox, Feed) {
+    let shared = Rc::new(Shared {
+        written: Cell::new(None),
+        following: Cell::new(0),
+        dropped: Cell::new(false),
+        told: Notify::new(),
+    });
     let outbox = Outbox {
-        session,
-        events: None,
-        queues,
-        answers,
+        mailbox: mailbox.clone(),
+        _actix_ws_body: actix_ws_body,
         shared: Rc::clone(&shared),
         codec: Codec::new(),
         buf: BytesMut::new(),
-        answered: BytesMut::new(),
+        taken: VecDeque::new(),
+        ended: false,
         waited: Waited { metrics, taken: 0 },
     };
-    (outbox, Feed { queues: queues_tx, answers: Answers(answers_tx), shared })
+    (outbox, Feed { mailbox, shared })
 }
 
 impl Feed {
@@ -134,7 +261,7 @@ impl Feed {
 
     /// Where the board answers this connection's commands.
     pub fn answers(&self) -> Answers {
-        self.answers.clone()
+        Answers(self.mailbox.clone())
     }
 
     /// Where the client starts: the sequence number its hello said it had folded.
@@ -142,17 +269,59 @@ impl Feed {
         self.shared.written.set(seq);
     }
 
-    /// Hands the writer the queue of a new subscription. Only call it once the board dropped the
-    /// previous queue ([`Feed::dropped`]) or before the first.
-    pub fn follow(&self, queue: mpsc::Receiver<Outbound>) {
-        // Fails only when the connection is gone, which the session learns from its stream.
-        let _ = self.queues.send(queue);
+    /// A new subscription's way into the mailbox, for the board. It replaces the previous one:
+    /// only take one before the first, once the board dropped the previous ([`Feed::dropped`]),
+    /// or when the previous did not reach a board.
+    pub fn subscription(&self) -> Queue {
+        let mut state = self.mailbox.lock();
+        state.subscription += 1;
+        self.shared.following.set(state.subscription);
+        self.shared.dropped.set(false);
+        Queue { mailbox: self.mailbox.clone(), subscription: state.subscription }
     }
 
-    /// Resolves once the board dropped the queue and the writer has written everything in it:
-    /// [`Feed::written`] is then where to subscribe again from.
+    /// Resolves once the board dropped the subscription last made and the writer has written
+    /// everything queued before: [`Feed::written`] is then where to subscribe again from.
     pub async fn dropped(&self) {
-        self.shared.dropped.notified().await;
+        while !self.shared.dropped.replace(false) {
+            self.shared.told.notified().await;
+        }
+    }
+
+    /// Queues one of the session's own messages (not a close).
+    pub fn say(&self, message: Message) -> Result<(), Refused> {
+        let mut state = self.mailbox.lock();
+        if state.closed {
+            return Err(Refused::Closed);
+        }
+        if state.from_session >= SESSION_QUEUE {
+            return Err(Refused::Full);
+        }
+        state.from_session += 1;
+        state.push(Item::Said(message));
+        Ok(())
+    }
+
+    /// Closes the connection with a close frame, after everything queued before it.
+    pub fn close(&self, reason: Option<CloseReason>) {
+        self.mailbox.lock().push_unless_closed(Item::Close(reason));
+    }
+}
+
+impl Drop for Feed {
+    /// The session has gone: the body ends after what is queued, with no close frame of its own
+    /// if the session did not close.
+    fn drop(&mut self) {
+        self.mailbox.lock().push_unless_closed(Item::Gone);
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let mut state = self.mailbox.lock();
+        state.closed = true;
+        state.items.clear();
+        state.waker = None;
     }
 }
 
@@ -165,81 +334,151 @@ impl MessageBody for Outbox {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.get_mut();
-        // The session's messages and the answers are taken first and written last (see the
-        // module's comment).
-        let said = match this.session.as_pin_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(bytes))) => Some(bytes),
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-            // The session closed the connection (its close frame is written) or is gone.
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => None,
-        };
-        while let Poll::Ready(Some(answer)) = futures_util::Stream::poll_next(Pin::new(&mut this.answers), cx) {
-            this.waited.record(&answer);
-            this.codec.encode(Message::Text(answer.text), &mut this.answered)?;
+        if this.ended {
+            return Poll::Ready(None);
         }
-        while let Poll::Ready(Some(queue)) = this.queues.poll_recv(cx) {
-            this.events = Some(queue);
-        }
-        if let Some(events) = &mut this.events {
-            loop {
-                match events.poll_recv(cx) {
-                    Poll::Ready(Some(out)) => {
-                        this.waited.record(&out);
-                        if let Some(seq) = out.seq {
-                            this.shared.written.set(Some(seq));
-                        }
-                        this.codec.encode(Message::Text(out.text), &mut this.buf)?;
-                    }
-                    Poll::Ready(None) => {
-                        this.events = None;
-                        this.shared.dropped.notify_one();
-                        break;
-                    }
-                    Poll::Pending => break,
+        {
+            let mut state = this.mailbox.lock();
+            state.woken = false;
+            if state.items.is_empty() {
+                if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    state.waker = Some(cx.waker().clone());
                 }
+                return Poll::Pending;
             }
+            std::mem::swap(&mut state.items, &mut this.taken);
+            state.from_board = 0;
+            state.from_session = 0;
         }
-        if !this.answered.is_empty() {
-            this.buf.extend_from_slice(&this.answered);
-            this.answered.clear();
+        let mut taken = std::mem::take(&mut this.taken);
+        let result = this.write(&mut taken);
+        taken.clear();
+        // A burst's room is kept for the next, unless the burst was unusually large.
+        if taken.capacity() <= 64 {
+            this.taken = taken;
         }
-        match said {
-            Some(said) if this.buf.is_empty() => return Poll::Ready(Some(Ok(said))),
-            Some(said) => this.buf.extend_from_slice(&said),
-            None => {}
-        }
+        result?;
         if this.buf.is_empty() {
-            return Poll::Pending;
+            // Only the end of a subscription, told to the session: look again.
+            return if this.ended { Poll::Ready(None) } else { Pin::new(this).poll_next(cx) };
         }
         // A fresh buffer each time: one burst's size is not kept for the connection's lifetime.
         Poll::Ready(Some(Ok(std::mem::take(&mut this.buf).freeze())))
     }
 }
 
+impl Outbox {
+    /// Frames `items` into the buffer, in order, up to and including a close.
+    fn write(&mut self, items: &mut VecDeque<Item>) -> Result<(), Box<dyn std::error::Error>> {
+        for item in items.drain(..) {
+            match item {
+                Item::Out(out) => {
+                    self.waited.record(&out);
+                    if let Some(seq) = out.seq {
+                        self.shared.written.set(Some(seq));
+                    }
+                    self.codec.encode(Message::Text(out.text), &mut self.buf)?;
+                }
+                Item::Dropped(subscription) => {
+                    if subscription == self.shared.following.get() {
+                        self.shared.dropped.set(true);
+                        self.shared.told.notify_one();
+                    }
+                }
+                Item::Said(message) => self.codec.encode(message, &mut self.buf)?,
+                Item::Close(reason) => {
+                    self.codec.encode(Message::Close(reason), &mut self.buf)?;
+                    self.ended = true;
+                    break;
+                }
+                Item::Gone => {
+                    self.ended = true;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A connection's mailbox read the way a board's tests need: what the board queued, without a
+/// writer or a socket.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    /// Reads what a board put in a mailbox.
+    pub struct Received {
+        mailbox: Arc<Mailbox>,
+        /// The subscription was dropped: nothing more comes.
+        dropped: bool,
+    }
+
+    /// A subscription with room for `capacity` of the board's messages, and its reader.
+    pub fn queue(capacity: usize) -> (Queue, Received) {
+        let mailbox = Mailbox::new(capacity);
+        let queue = Queue { mailbox: mailbox.clone(), subscription: 0 };
+        (queue, Received { mailbox, dropped: false })
+    }
+
+    /// Where a board answers, and its reader.
+    pub fn answers() -> (Answers, Received) {
+        let mailbox = Mailbox::new(OUTBOUND_QUEUE);
+        (Answers(mailbox.clone()), Received { mailbox, dropped: false })
+    }
+
+    impl Received {
+        /// The next message queued, if there is one now; `None` too once the subscription ended.
+        pub fn try_recv(&mut self) -> Option<Outbound> {
+            match self.poll_recv(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(out) => out,
+                Poll::Pending => None,
+            }
+        }
+
+        /// The next message, once there is one; `None` once the subscription ended.
+        pub async fn recv(&mut self) -> Option<Outbound> {
+            std::future::poll_fn(|cx| self.poll_recv(cx)).await
+        }
+
+        fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
+            if self.dropped {
+                return Poll::Ready(None);
+            }
+            let mut state = self.mailbox.lock();
+            state.woken = false;
+            match state.items.pop_front() {
+                Some(Item::Out(out)) => {
+                    state.from_board = state.from_board.saturating_sub(1);
+                    Poll::Ready(Some(out))
+                }
+                Some(Item::Dropped(_)) => {
+                    self.dropped = true;
+                    Poll::Ready(None)
+                }
+                Some(Item::Said(_) | Item::Close(_) | Item::Gone) => unreachable!("no session here"),
+                None => {
+                    state.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::board_task::OUTBOUND_QUEUE;
+    use bytestring::ByteString;
     use std::future::poll_fn;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
 
-    /// A session's side as actix-ws gives it: a channel of already framed bytes.
-    fn session_body() -> (mpsc::UnboundedSender<Bytes>, BoxBody) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-        let stream = futures_util::stream::poll_fn(move |cx| {
-            rx.poll_recv(cx).map(|bytes| bytes.map(Ok::<_, std::convert::Infallible>))
-        });
-        (tx, BoxBody::new(actix_web::body::BodyStream::new(stream)))
-    }
-
-    /// An outbox following a board's queue: the session's sender, the outbox, its feed, the
-    /// board's sender.
-    fn following() -> (mpsc::UnboundedSender<Bytes>, Outbox, Feed, mpsc::Sender<Outbound>) {
-        let (session, body) = session_body();
-        let (outbox, feed) = outbox(body, Arc::default());
-        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
-        feed.follow(queue);
-        (session, outbox, feed, board)
+    /// A writer following its first subscription: the session's handle, the writer, the board's queue.
+    fn following() -> (Feed, Outbox, Queue) {
+        let (outbox, feed) = outbox(BoxBody::new(()), Arc::default());
+        let queue = feed.subscription();
+        (feed, outbox, queue)
     }
 
     fn text_frame(text: &str) -> Bytes {
@@ -250,6 +489,14 @@ mod tests {
 
     fn event(seq: u64) -> Outbound {
         Outbound { seq: Some(Seq(seq)), text: format!("event {seq}").into(), made: std::time::Instant::now() }
+    }
+
+    fn text(msg: &ServerMessage) -> String {
+        Outbound::message(msg).text.to_string()
+    }
+
+    fn say(feed: &Feed, text: &str) {
+        feed.say(Message::Text(ByteString::from(text))).unwrap();
     }
 
     /// Everything the outbox writes now (empty at the body's end), or `None` if it waits.
@@ -269,69 +516,146 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_events_queued_before_an_answer_are_written_before_it() {
-        let (session, mut outbox, feed, board) = following();
+    async fn everything_is_written_in_the_order_it_was_queued_and_a_burst_in_one_write() {
+        let (feed, mut outbox, board) = following();
+        let answers = feed.answers();
+        let accepted = |id| ServerMessage::Accepted { id, seq: Seq(id) };
         assert_eq!(written_now(&mut outbox).await, None, "nothing to write yet");
-        // The board queues two events, then the session answers.
+        // The board queues a command's events, then answers it; the session reports an error meanwhile.
         board.try_send(event(1)).unwrap();
         board.try_send(event(2)).unwrap();
-        session.send(text_frame("accepted 2")).unwrap();
-        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 1", "event 2", "accepted 2"]));
-        assert_eq!(feed.written(), Some(Seq(2)));
+        answers.send(&accepted(2));
+        say(&feed, "error");
+        board.try_send(event(3)).unwrap();
+        assert_eq!(
+            written_now(&mut outbox).await.unwrap(),
+            frames(&["event 1", "event 2", &text(&accepted(2)), "error", "event 3"])
+        );
+        assert_eq!(feed.written(), Some(Seq(3)));
+        assert_eq!(written_now(&mut outbox).await, None, "nothing left");
         // Messages without a sequence number (presence) leave it as it is.
         board.try_send(Outbound::message(&ServerMessage::Presence { connected: vec![] })).unwrap();
         assert!(written_now(&mut outbox).await.is_some());
-        assert_eq!(feed.written(), Some(Seq(2)));
+        assert_eq!(feed.written(), Some(Seq(3)));
+    }
+
+    /// Counts how often it is woken.
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_waiting_writer_is_woken_once_for_a_burst() {
+        let (feed, mut outbox, board) = following();
+        let counter = Arc::new(Counter::default());
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut outbox).poll_next(&mut cx).is_pending());
+        for seq in 1..=10 {
+            board.try_send(event(seq)).unwrap();
+        }
+        feed.answers().send(&ServerMessage::Accepted { id: 1, seq: Seq(10) });
+        assert_eq!(counter.0.load(Ordering::Relaxed), 1, "one wake-up for the burst");
+        assert!(matches!(Pin::new(&mut outbox).poll_next(&mut cx), Poll::Ready(Some(Ok(_)))));
+        assert!(Pin::new(&mut outbox).poll_next(&mut cx).is_pending());
+        board.try_send(event(11)).unwrap();
+        assert_eq!(counter.0.load(Ordering::Relaxed), 2, "and one for the next, once the writer looked again");
     }
 
     #[tokio::test]
-    async fn an_answer_is_written_after_the_events_queued_before_it_and_in_the_same_write() {
-        let (session, mut outbox, feed, board) = following();
-        let answers = feed.answers();
-        let accepted = |id| ServerMessage::Accepted { id, seq: Seq(id) };
-        let text = |msg: &ServerMessage| Outbound::message(msg).text.to_string();
-        // The board queues a command's event, then answers it; the session reports an error meanwhile.
-        board.try_send(event(1)).unwrap();
-        answers.send(&accepted(1));
-        session.send(text_frame("error")).unwrap();
-        let first = written_now(&mut outbox).await.unwrap();
-        assert_eq!(first, frames(&["event 1", &text(&accepted(1)), "error"]));
-        // Answers alone are written too, in the order they were given.
-        answers.send(&accepted(2));
-        answers.send(&accepted(3));
-        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&[&text(&accepted(2)), &text(&accepted(3))]));
-        assert_eq!(written_now(&mut outbox).await, None, "nothing left");
-        // An event queued after an answer, but before the writer woke, goes out with the events
-        // ahead of it: the promise is only that the events before an answer are written first.
-        answers.send(&accepted(4));
-        board.try_send(event(5)).unwrap();
-        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 5", &text(&accepted(4))]));
-    }
-
-    #[tokio::test]
-    async fn a_dropped_queue_is_written_out_then_the_session_is_told_and_the_next_queue_followed() {
-        let (_session, mut outbox, feed, board) = following();
+    async fn a_dropped_subscription_is_written_out_then_the_session_is_told_and_the_next_followed() {
+        let (feed, mut outbox, board) = following();
         feed.start_from(Some(Seq(4)));
         board.try_send(event(5)).unwrap();
         board.try_send(event(6)).unwrap();
         drop(board); // the board drops a client that fell behind
         assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 5", "event 6"]));
-        // The session hears of it, knows where to resume, and follows the new queue.
+        // The session hears of it, knows where to resume, and follows the new subscription.
         tokio::time::timeout(std::time::Duration::from_secs(1), feed.dropped()).await.expect("the session is told");
         assert_eq!(feed.written(), Some(Seq(6)));
-        let (board, queue) = mpsc::channel(OUTBOUND_QUEUE);
+        let board = feed.subscription();
         board.try_send(event(7)).unwrap();
-        feed.follow(queue);
         assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 7"]));
     }
 
     #[tokio::test]
-    async fn the_body_ends_when_the_session_has_closed_and_nothing_follows_its_close() {
-        let (session, mut outbox, _feed, board) = following();
-        session.send(text_frame("closing")).unwrap();
-        drop(session);
-        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["closing"]));
+    async fn a_replaced_subscription_is_refused_and_its_end_does_not_reach_the_session() {
+        let (feed, mut outbox, old) = following();
+        // The first attempt never reached a board; the session subscribes again.
+        let new = feed.subscription();
+        assert_eq!(old.try_send(event(1)), Err(Refused::Closed));
+        drop(old);
+        new.try_send(event(1)).unwrap();
+        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 1"]));
+        let told = tokio::time::timeout(std::time::Duration::from_millis(50), feed.dropped()).await;
+        assert!(told.is_err(), "the session is not told of the replaced subscription's end");
+        // Nor when the first try's end was written before the session tried again.
+        let (feed, mut outbox, first) = following();
+        drop(first);
+        assert_eq!(written_now(&mut outbox).await, None, "nothing to write");
+        let second = feed.subscription();
+        let told = tokio::time::timeout(std::time::Duration::from_millis(50), feed.dropped()).await;
+        assert!(told.is_err(), "the first try's end is no news once the session tried again");
+        drop(second);
+        assert_eq!(written_now(&mut outbox).await, None);
+        tokio::time::timeout(std::time::Duration::from_secs(1), feed.dropped()).await.expect("the second's end is");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_fills_the_board_s_part_but_still_gets_answers() {
+        let (outbox, feed) = writer(Mailbox::new(2), BoxBody::new(()), Arc::default());
+        let mut outbox = outbox;
+        let board = feed.subscription();
         board.try_send(event(1)).unwrap();
+        board.try_send(event(2)).unwrap();
+        assert_eq!(board.try_send(event(3)), Err(Refused::Full));
+        feed.answers().send(&ServerMessage::Accepted { id: 1, seq: Seq(2) });
+        for i in 0..SESSION_QUEUE {
+            assert_eq!(feed.say(Message::Ping(Bytes::new())), Ok(()), "session message {i}");
+        }
+        assert_eq!(feed.say(Message::Ping(Bytes::new())), Err(Refused::Full));
+        // Once the writer has taken them, there is room again.
+        assert!(written_now(&mut outbox).await.is_some());
+        board.try_send(event(3)).unwrap();
+        assert_eq!(feed.say(Message::Ping(Bytes::new())), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn the_body_ends_at_the_session_s_close_and_nothing_follows_it() {
+        let (feed, mut outbox, board) = following();
+        say(&feed, "closing");
+        let reason = CloseReason { code: actix_http::ws::CloseCode::Restart, description: None };
+        feed.close(Some(reason.clone()));
+        board.try_send(event(1)).unwrap();
+        let mut close = BytesMut::new();
+        Codec::new().encode(Message::Close(Some(reason)), &mut close).unwrap();
+        let expected: Vec<u8> = text_frame("closing").iter().chain(close.iter()).copied().collect();
+        assert_eq!(written_now(&mut outbox).await.unwrap(), Bytes::from(expected));
         assert_eq!(written_now(&mut outbox).await.unwrap(), Bytes::new(), "the end of the body, no event");
+    }
+
+    #[tokio::test]
+    async fn a_session_that_has_gone_ends_the_body_after_what_was_queued_without_a_close_frame() {
+        let (feed, mut outbox, board) = following();
+        board.try_send(event(1)).unwrap();
+        drop(feed);
+        assert_eq!(written_now(&mut outbox).await.unwrap(), frames(&["event 1"]));
+        assert_eq!(written_now(&mut outbox).await.unwrap(), Bytes::new());
+    }
+
+    #[test]
+    fn once_the_connection_closed_nothing_is_taken() {
+        let (feed, outbox, board) = following();
+        board.try_send(event(1)).unwrap();
+        drop(outbox);
+        assert_eq!(board.try_send(event(2)), Err(Refused::Closed));
+        assert_eq!(feed.say(Message::Ping(Bytes::new())), Err(Refused::Closed));
+        feed.answers().send(&ServerMessage::Accepted { id: 1, seq: Seq(1) });
+        assert!(feed.mailbox.lock().items.is_empty(), "what was queued is dropped with the connection");
     }
 }

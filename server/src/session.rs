@@ -1,14 +1,17 @@
 //! One WebSocket connection: hello and token check, then a single loop over the client's frames,
-//! a heartbeat and shutdown. The board's events do not pass through here: the connection's
-//! writer reads the board's queue itself ([`crate::outbox`]), and the session only subscribes
-//! (again, when the board dropped a client that fell behind). Nor do the answers to commands: the
-//! session hands each command to the board and reads on; the board answers through the writer.
+//! a heartbeat and shutdown. The board's events do not pass through here: the board puts them in
+//! the connection's mailbox, which its writer empties ([`crate::outbox`]), and the session only
+//! subscribes (again, when the board dropped a client that fell behind). Nor do the answers to
+//! commands: the session hands each command to the board and reads on; the board answers through
+//! the mailbox too, as the session does its own messages.
 
 use crate::auth::Tokens;
-use crate::board_task::{BoardError, BoardHub, ClientReply, ConnId, OUTBOUND_QUEUE, Outbound, Subscriber, wire_error};
+use crate::board_task::{BoardError, BoardHub, ClientReply, ConnId, Outbound, Subscriber, wire_error};
 use crate::clock;
 use crate::outbox::Feed;
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use actix_http::ws::Message;
+use actix_web::web::Bytes;
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use futures_util::StreamExt;
 use minim_shared::api::Grant;
 use minim_shared::wire::{
@@ -19,7 +22,6 @@ use minim_shared::{Actor, BoardId, Seq};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How long a new connection may take to say hello.
@@ -88,29 +90,28 @@ fn reason(code: u16, description: &str) -> Option<CloseReason> {
     Some(CloseReason { code: CloseCode::Other(code), description: Some(description.into()) })
 }
 
-pub async fn run(session: Session, stream: actix_ws::MessageStream, feed: Feed, ctx: SessionContext) {
+pub async fn run(stream: actix_ws::MessageStream, feed: Feed, ctx: SessionContext) {
     let conn: ConnId = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let stream = stream
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_CLIENT_FRAME_BYTES);
-    let mut conn_state =
-        Connection { session, stream, feed, ctx, conn, last_heard: Instant::now(), bucket: Bucket::new() };
+    let mut conn_state = Connection { stream, feed, ctx, conn, last_heard: Instant::now(), bucket: Bucket::new() };
     conn_state.ctx.hub.metrics().connections.fetch_add(1, Ordering::Relaxed);
     let end = conn_state.serve().await;
     conn_state.ctx.hub.metrics().connections.fetch_sub(1, Ordering::Relaxed);
     // Leave the board at once, so everyone else's presence is right without waiting for an event.
     conn_state.ctx.hub.unsubscribe(&conn_state.ctx.board, conn);
     if let End::Close(reason) = end {
-        let _ = conn_state.session.close(reason).await;
+        conn_state.feed.close(reason);
     }
     tracing::debug!(conn, "connection closed");
 }
 
 struct Connection {
-    session: Session,
     stream: AggregatedMessageStream,
-    /// The connection's writer, which takes the board's events from the queue it is handed.
+    /// The connection's writer: where the session says what it has to say, and what it makes the
+    /// board's subscriptions from.
     feed: Feed,
     ctx: SessionContext,
     conn: ConnId,
@@ -119,23 +120,32 @@ struct Connection {
 }
 
 impl Connection {
-    async fn send(&mut self, msg: &ServerMessage) -> Result<(), End> {
-        self.session.text(Outbound::message(msg).text).await.map_err(|_| End::Gone)
+    /// Queues a message of the session's own for the writer. A client that reads none of them
+    /// (the writer is that far behind) is as good as gone.
+    fn send(&mut self, msg: &ServerMessage) -> Result<(), End> {
+        self.say(Message::Text(Outbound::message(msg).text))
+    }
+
+    fn say(&mut self, message: Message) -> Result<(), End> {
+        self.feed.say(message).map_err(|refused| {
+            tracing::debug!(conn = self.conn, ?refused, "the connection's writer takes no more");
+            End::Gone
+        })
     }
 
     /// Counts a frame against the connection's rate; a flood closes the connection.
-    async fn admit(&mut self) -> Result<(), End> {
+    fn admit(&mut self) -> Result<(), End> {
         if self.bucket.take(Instant::now()) {
             return Ok(());
         }
         tracing::info!(conn = self.conn, board = %self.ctx.board, "closing a connection that sent too many messages");
         self.ctx.hub.metrics().rejected(ErrorCode::TooMany);
         let message = format!("Too many messages: at most {MAX_MESSAGES_PER_SECOND} a second. Reconnecting shortly.");
-        Err(self.fail(ErrorCode::TooMany, &message, close::TOO_MANY).await)
+        Err(self.fail(ErrorCode::TooMany, &message, close::TOO_MANY))
     }
 
-    async fn fail(&mut self, code: ErrorCode, message: &str, close_code: u16) -> End {
-        match self.send(&ServerMessage::error(code, message)).await {
+    fn fail(&mut self, code: ErrorCode, message: &str, close_code: u16) -> End {
+        match self.send(&ServerMessage::error(code, message)) {
             Ok(()) => End::Close(reason(close_code, message)),
             Err(end) => end,
         }
@@ -150,13 +160,11 @@ impl Connection {
             Ok(claims) => claims,
             Err(refused) => {
                 tracing::info!(conn = self.conn, reason = %refused, "token refused");
-                return self
-                    .fail(
-                        ErrorCode::Unauthorized,
-                        "Your session is not valid for this board. Join again from the link.",
-                        close::UNAUTHORIZED,
-                    )
-                    .await;
+                return self.fail(
+                    ErrorCode::Unauthorized,
+                    "Your session is not valid for this board. Join again from the link.",
+                    close::UNAUTHORIZED,
+                );
             }
         };
         let identity = match (claims.grant.role(), claims.person) {
@@ -186,7 +194,7 @@ impl Connection {
             tokio::select! {
                 biased;
                 () = &mut shutdown => {
-                    let _ = self.send(&ServerMessage::Reconnect { after_ms: reconnect_after_ms(self.conn) }).await;
+                    let _ = self.send(&ServerMessage::Reconnect { after_ms: reconnect_after_ms(self.conn) });
                     return End::Close(Some(CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }));
                 }
                 // The board dropped us (we fell behind) or its task stopped: pick up where we were.
@@ -197,7 +205,7 @@ impl Connection {
                 }
                 frame = self.stream.next() => {
                     self.last_heard = Instant::now();
-                    if let Err(end) = self.admit().await {
+                    if let Err(end) = self.admit() {
                         return end;
                     }
                     let result = match frame {
@@ -211,14 +219,14 @@ impl Connection {
                 () = &mut session_end => {
                     tracing::info!(conn = self.conn, "session expired");
                     let message = "Your session has ended. Join again from the link.";
-                    return self.fail(ErrorCode::Unauthorized, message, close::UNAUTHORIZED).await;
+                    return self.fail(ErrorCode::Unauthorized, message, close::UNAUTHORIZED);
                 }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > self.ctx.client_timeout {
                         return End::Close(reason(close::IDLE, "no heartbeat"));
                     }
-                    if self.session.ping(b"").await.is_err() {
-                        return End::Gone;
+                    if let Err(end) = self.say(Message::Ping(Bytes::new())) {
+                        return end;
                     }
                 }
             }
@@ -231,44 +239,40 @@ impl Connection {
         loop {
             let frame = match tokio::time::timeout_at(deadline, self.stream.next()).await {
                 Err(_) => {
-                    return Err(self.fail(ErrorCode::NotHello, "Expected a hello message.", close::NOT_HELLO).await);
+                    return Err(self.fail(ErrorCode::NotHello, "Expected a hello message.", close::NOT_HELLO));
                 }
                 Ok(None) => return Err(End::Gone),
                 Ok(Some(frame)) => frame,
             };
-            self.admit().await?;
+            self.admit()?;
             let text = match frame {
                 Ok(AggregatedMessage::Text(text)) => text,
                 Ok(AggregatedMessage::Ping(bytes)) => {
-                    self.session.pong(&bytes).await.map_err(|_| End::Gone)?;
+                    self.say(Message::Pong(bytes))?;
                     continue;
                 }
                 Ok(AggregatedMessage::Pong(_)) => continue,
                 Ok(AggregatedMessage::Close(_)) => return Err(End::Gone),
                 Ok(AggregatedMessage::Binary(_)) => {
-                    self.send(&ServerMessage::error(ErrorCode::BadMessage, "Messages are JSON text frames.")).await?;
+                    self.send(&ServerMessage::error(ErrorCode::BadMessage, "Messages are JSON text frames."))?;
                     continue;
                 }
-                Err(e) => return Err(self.protocol_error(e).await),
+                Err(e) => return Err(self.protocol_error(e)),
             };
             match serde_json::from_str::<ClientMessage>(&text) {
                 Ok(ClientMessage::Hello { protocol, token, since }) => {
                     if protocol != PROTOCOL_VERSION {
                         let message = format!("This server speaks protocol {PROTOCOL_VERSION}; reload the page.");
-                        return Err(self
-                            .fail(ErrorCode::UnsupportedProtocol, &message, close::UNSUPPORTED_PROTOCOL)
-                            .await);
+                        return Err(self.fail(ErrorCode::UnsupportedProtocol, &message, close::UNSUPPORTED_PROTOCOL));
                     }
                     return Ok((token, since));
                 }
                 Ok(_) => {
-                    return Err(self
-                        .fail(ErrorCode::NotHello, "The first message must be hello.", close::NOT_HELLO)
-                        .await);
+                    return Err(self.fail(ErrorCode::NotHello, "The first message must be hello.", close::NOT_HELLO));
                 }
                 Err(e) => {
                     let message = format!("Not a message of this protocol: {}", describe_json_error(&e));
-                    self.send(&ServerMessage::error(ErrorCode::BadMessage, message)).await?;
+                    self.send(&ServerMessage::error(ErrorCode::BadMessage, message))?;
                 }
             }
         }
@@ -276,21 +280,18 @@ impl Connection {
 
     /// (Re)subscribes to the board from the last event this client was sent.
     async fn follow(&mut self, identity: Identity) -> Result<(), End> {
-        let (tx, rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
-        let (since, conn) = (self.feed.written(), self.conn);
+        let (since, conn, feed) = (self.feed.written(), self.conn, &self.feed);
         let result = self
             .ctx
             .hub
             .with_board(&self.ctx.board, |board| {
-                let sub = Subscriber { conn, identity, tx: tx.clone() };
+                // A new subscription for each try: one that reached a stopped task is dropped.
+                let sub = Subscriber { conn, identity, tx: feed.subscription() };
                 async move { board.subscribe(sub, since).await }
             })
             .await;
         match result {
-            Ok(()) => {
-                self.feed.follow(rx);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => {
                 let (code, message) = wire_error(&e);
                 let close_code = match e {
@@ -299,7 +300,7 @@ impl Connection {
                     BoardError::NotMember | BoardError::BadKey => close::UNAUTHORIZED,
                     _ => 1011,
                 };
-                Err(self.fail(code, &message, close_code).await)
+                Err(self.fail(code, &message, close_code))
             }
         }
     }
@@ -308,26 +309,24 @@ impl Connection {
         let arrived = Instant::now();
         let text = match frame {
             Ok(AggregatedMessage::Text(text)) => text,
-            Ok(AggregatedMessage::Ping(bytes)) => return self.session.pong(&bytes).await.map_err(|_| End::Gone),
+            Ok(AggregatedMessage::Ping(bytes)) => return self.say(Message::Pong(bytes)),
             Ok(AggregatedMessage::Pong(_)) => return Ok(()),
             Ok(AggregatedMessage::Close(_)) => return Err(End::Gone),
             Ok(AggregatedMessage::Binary(_)) => {
-                return self.send(&ServerMessage::error(ErrorCode::BadMessage, "Messages are JSON text frames.")).await;
+                return self.send(&ServerMessage::error(ErrorCode::BadMessage, "Messages are JSON text frames."));
             }
-            Err(e) => return Err(self.protocol_error(e).await),
+            Err(e) => return Err(self.protocol_error(e)),
         };
         let message = match serde_json::from_str::<ClientMessage>(&text) {
             Ok(message) => message,
             Err(e) => {
                 let message = format!("Not a message of this protocol: {}", describe_json_error(&e));
-                return self.send(&ServerMessage::error(ErrorCode::BadMessage, message)).await;
+                return self.send(&ServerMessage::error(ErrorCode::BadMessage, message));
             }
         };
         match message {
-            ClientMessage::Hello { .. } => {
-                self.send(&ServerMessage::error(ErrorCode::NotHello, "Already said hello.")).await
-            }
-            ClientMessage::Ping { id } => self.send(&ServerMessage::Pong { id, server_time: clock::now() }).await,
+            ClientMessage::Hello { .. } => self.send(&ServerMessage::error(ErrorCode::NotHello, "Already said hello.")),
+            ClientMessage::Ping { id } => self.send(&ServerMessage::Pong { id, server_time: clock::now() }),
             ClientMessage::Command { id, command } => {
                 // The board answers the writer directly, behind the command's events (a client has
                 // the events when it learns they were accepted); this session is not woken for it.
@@ -338,15 +337,15 @@ impl Connection {
         }
     }
 
-    async fn protocol_error(&mut self, e: ProtocolError) -> End {
+    fn protocol_error(&mut self, e: ProtocolError) -> End {
         match e {
             ProtocolError::Overflow => {
                 let message = format!("Messages may be at most {MAX_CLIENT_FRAME_BYTES} bytes.");
-                self.fail(ErrorCode::TooLarge, &message, 1009).await
+                self.fail(ErrorCode::TooLarge, &message, 1009)
             }
             other => {
                 tracing::debug!(conn = self.conn, error = %other, "websocket protocol error");
-                self.fail(ErrorCode::BadMessage, "The WebSocket frame was malformed.", 1002).await
+                self.fail(ErrorCode::BadMessage, "The WebSocket frame was malformed.", 1002)
             }
         }
     }
