@@ -1240,7 +1240,7 @@ pub fn wire_error(e: &BoardError) -> (ErrorCode, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::testing::Received;
+    use crate::outbox::testing::{self, Received};
     use crate::store::disk::DiskLog;
     use minim_shared::{Role, Settings};
 
@@ -1300,7 +1300,7 @@ mod tests {
         actor: Actor,
         commands: Vec<Command>,
     ) -> Vec<ServerMessage> {
-        let (answers, mut answered) = crate::outbox::testing::answers();
+        let (answers, mut answered) = testing::answers();
         let count = commands.len();
         for (id, command) in (1..).zip(commands) {
             hub.submit(
@@ -1350,7 +1350,7 @@ mod tests {
         let (_dir, hub, id, facilitator) = board_with_facilitator().await;
         let handle = hub.handle(&id);
         let me = Identity::Person { person: facilitator, role: Role::Facilitator };
-        let (tx, mut rx) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
+        let (tx, mut rx) = testing::queue(OUTBOUND_QUEUE);
         handle.subscribe(Subscriber { conn: 1, identity: me, tx }, None).await.unwrap();
         // The newcomer is told at once who is here.
         assert_eq!(presences(&mut rx), [vec![facilitator]]);
@@ -1366,7 +1366,7 @@ mod tests {
         // Everyone who joined connects at once (no disk work in between, so well within the pause).
         let mut others = vec![];
         for (i, person) in people.into_iter().enumerate() {
-            let (tx, rx) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
+            let (tx, rx) = testing::queue(OUTBOUND_QUEUE);
             let identity = Identity::Person { person, role: Role::Participant };
             handle.subscribe(Subscriber { conn: 2 + i as u64, identity, tx }, None).await.unwrap();
             others.push((person, rx));
@@ -1393,10 +1393,10 @@ mod tests {
         let handle = hub.handle(&id);
         let identity = Identity::Person { person: facilitator, role: Role::Facilitator };
         // A slow client: room for four messages, and it does not read.
-        let (slow_tx, mut slow_rx) = crate::outbox::testing::queue(4);
+        let (slow_tx, mut slow_rx) = testing::queue(4);
         handle.subscribe(Subscriber { conn: 1, identity, tx: slow_tx }, None).await.unwrap();
         // A healthy client with plenty of room.
-        let (fast_tx, mut fast_rx) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
+        let (fast_tx, mut fast_rx) = testing::queue(OUTBOUND_QUEUE);
         handle.subscribe(Subscriber { conn: 2, identity, tx: fast_tx }, None).await.unwrap();
 
         for i in 0..8 {
@@ -1417,7 +1417,7 @@ mod tests {
         assert!(slow.seq < fast.seq);
 
         // Resubscribing from there fills exactly the gap.
-        let (tx, mut rx) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
+        let (tx, mut rx) = testing::queue(OUTBOUND_QUEUE);
         handle.subscribe(Subscriber { conn: 3, identity, tx }, Some(slow.seq)).await.unwrap();
         fold_queued(&mut slow, &mut rx);
         assert_eq!(slow, fast);
@@ -1427,10 +1427,10 @@ mod tests {
     async fn a_client_command_is_answered_after_its_events_and_one_queued_at_a_stopping_task_by_the_next() {
         let (_dir, hub, id, facilitator) = board_with_facilitator().await;
         let me = Identity::Person { person: facilitator, role: Role::Facilitator };
-        let (tx, mut events) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
+        let (tx, mut events) = testing::queue(OUTBOUND_QUEUE);
         hub.handle(&id).subscribe(Subscriber { conn: 1, identity: me, tx }, None).await.unwrap();
         while events.try_recv().is_some() {}
-        let (answers, mut answered) = crate::outbox::testing::answers();
+        let (answers, mut answered) = testing::answers();
         let submit = |request: RequestId, command: Command| {
             let reply = ClientReply { id: request, conn: 1, answers: answers.clone(), arrived: Instant::now() };
             hub.submit(&id, Actor::Person(facilitator), command, reply)
@@ -1465,7 +1465,7 @@ mod tests {
         use minim_shared::{Phase, RejectCode, TopicId};
         let (_dir, hub, id, facilitator) = board_with_facilitator().await;
         let me = Actor::Person(facilitator);
-        let (tx, mut events) = crate::outbox::testing::queue(OUTBOUND_QUEUE);
+        let (tx, mut events) = testing::queue(OUTBOUND_QUEUE);
         let identity = Identity::Person { person: facilitator, role: Role::Facilitator };
         hub.handle(&id).subscribe(Subscriber { conn: 1, identity, tx }, None).await.unwrap();
         let mut seen = Board::default();

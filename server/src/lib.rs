@@ -9,7 +9,7 @@
 //! | [`admission`] | which WebSocket upgrades are let in: origin, connections per address |
 //! | [`web`] | the browser app's files and the security headers |
 //! | [`session`] | one WebSocket connection: hello, commands, heartbeat, following its board |
-//! | [`outbox`] | what a connection writes: the board's events straight from its queue, then the session's answers |
+//! | [`outbox`] | what a connection writes: one mailbox the board, its answers and the session put messages in, in one order |
 //! | [`board_task`] | [`board_task::BoardHub`] and one task per live board, which owns its state |
 //! | [`store`] | the [`store::EventLog`] seam: the embedded on-disk log, or Redis |
 //! | [`fanout`] | with Redis: hearing other nodes' appends through pub/sub, and probing that |
