@@ -181,10 +181,8 @@ pub struct Feed {
 struct Shared {
     /// The sequence number of the last event or snapshot written to the client.
     written: Cell<Option<Seq>>,
-    /// The subscription the session last made. The end of an earlier one (a try that reached a
-    /// stopping board) is no news to the session.
-    following: Cell<u64>,
-    /// The board dropped the subscription the session follows, and everything before is written.
+    /// The board dropped the subscription the session last made, and everything before is
+    /// written. The end of an earlier one (a try that reached a stopping board) is no news.
     dropped: Cell<bool>,
     /// Signalled when `dropped` is set.
     told: Notify,
@@ -234,12 +232,7 @@ pub fn outbox(actix_ws_body: BoxBody, metrics: Arc<Metrics>) -> (Outbox, Feed) {
 }
 
 fn writer(mailbox: Arc<Mailbox>, actix_ws_body: BoxBody, metrics: Arc<Metrics>) -> (Outbox, Feed) {
-    let shared = Rc::new(Shared {
-        written: Cell::new(None),
-        following: Cell::new(0),
-        dropped: Cell::new(false),
-        told: Notify::new(),
-    });
+    let shared = Rc::new(Shared { written: Cell::new(None), dropped: Cell::new(false), told: Notify::new() });
     let outbox = Outbox {
         mailbox: mailbox.clone(),
         _actix_ws_body: actix_ws_body,
@@ -275,7 +268,6 @@ impl Feed {
     pub fn subscription(&self) -> Queue {
         let mut state = self.mailbox.lock();
         state.subscription += 1;
-        self.shared.following.set(state.subscription);
         self.shared.dropped.set(false);
         Queue { mailbox: self.mailbox.clone(), subscription: state.subscription }
     }
@@ -337,7 +329,7 @@ impl MessageBody for Outbox {
         if this.ended {
             return Poll::Ready(None);
         }
-        {
+        let following = {
             let mut state = this.mailbox.lock();
             state.woken = false;
             if state.items.is_empty() {
@@ -349,9 +341,10 @@ impl MessageBody for Outbox {
             std::mem::swap(&mut state.items, &mut this.taken);
             state.from_board = 0;
             state.from_session = 0;
-        }
+            state.subscription
+        };
         let mut taken = std::mem::take(&mut this.taken);
-        let result = this.write(&mut taken);
+        let result = this.write(&mut taken, following);
         taken.clear();
         // A burst's room is kept for the next, unless the burst was unusually large.
         if taken.capacity() <= 64 {
@@ -368,8 +361,9 @@ impl MessageBody for Outbox {
 }
 
 impl Outbox {
-    /// Frames `items` into the buffer, in order, up to and including a close.
-    fn write(&mut self, items: &mut VecDeque<Item>) -> Result<(), Box<dyn std::error::Error>> {
+    /// Frames `items` into the buffer, in order, up to and including a close. `following` is the
+    /// subscription the session made last, when they were taken.
+    fn write(&mut self, items: &mut VecDeque<Item>, following: u64) -> Result<(), Box<dyn std::error::Error>> {
         for item in items.drain(..) {
             match item {
                 Item::Out(out) => {
@@ -380,7 +374,7 @@ impl Outbox {
                     self.codec.encode(Message::Text(out.text), &mut self.buf)?;
                 }
                 Item::Dropped(subscription) => {
-                    if subscription == self.shared.following.get() {
+                    if subscription == following {
                         self.shared.dropped.set(true);
                         self.shared.told.notify_one();
                     }
