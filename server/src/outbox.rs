@@ -16,9 +16,9 @@
 //! The board's part is bounded, per connection ([`OUTBOUND_QUEUE`]): a board finds the mailbox
 //! full when the client fell behind, and drops the connection's subscription ([`Queue`]). The
 //! writer writes what was queued before that, records the last sequence number written, and tells
-//! the session ([`Feed::dropped`]), which subscribes again from there. The session's part is
-//! bounded too ([`SESSION_QUEUE`]); the answers are not: a connection has at most the commands
-//! its rate limit lets in waiting for answers.
+//! the session ([`Feed::dropped`]), which subscribes again from there. What the connection says
+//! for itself, the session's messages and the board's answers to its commands, is bounded too
+//! ([`SESSION_QUEUE`]): the session lets a client go that keeps sending and reads none of it.
 
 use crate::board_task::{OUTBOUND_QUEUE, Outbound};
 use crate::metrics::Metrics;
@@ -36,8 +36,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use tokio::sync::Notify;
 
-/// At most this many of the session's own messages wait for the writer. A client that keeps
-/// sending and never reads would otherwise grow its mailbox by its pongs and errors.
+/// At most this many of the session's own messages and the board's answers wait for the writer.
+/// A client that keeps sending and never reads would otherwise grow its mailbox by its pongs,
+/// errors and answers, at the rate its allowance lets it send, for as long as it likes. The
+/// session asks before it submits a command ([`Feed::room_for_answer`]), so the answers go past
+/// this by at most the commands on their way to the board.
 pub const SESSION_QUEUE: usize = 128;
 
 /// One connection's messages waiting for its writer, from whichever party, in one order.
@@ -51,8 +54,8 @@ struct State {
     items: VecDeque<Item>,
     /// The board's messages among `items`, against the mailbox's capacity.
     from_board: usize,
-    /// The session's messages among `items`, against [`SESSION_QUEUE`].
-    from_session: usize,
+    /// The session's messages and the board's answers among `items`, against [`SESSION_QUEUE`].
+    replies: usize,
     /// The number of the board subscription the mailbox takes messages for; a [`Queue`] with an
     /// older number has been replaced.
     subscription: u64,
@@ -92,7 +95,7 @@ impl Mailbox {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 from_board: 0,
-                from_session: 0,
+                replies: 0,
                 subscription: 0,
                 waker: None,
                 woken: false,
@@ -164,10 +167,15 @@ impl Drop for Queue {
 pub struct Answers(Arc<Mailbox>);
 
 impl Answers {
-    /// Queues an answer; one for a connection that has closed is dropped.
+    /// Queues an answer; one for a connection that has closed is dropped. Never refused: the
+    /// session asked for room before it submitted the command ([`Feed::room_for_answer`]).
     pub fn send(&self, answer: &ServerMessage) {
         let out = Outbound::message(answer);
-        self.0.lock().push_unless_closed(Item::Out(out));
+        let mut state = self.0.lock();
+        if !state.closed {
+            state.replies += 1;
+            state.push(Item::Out(out));
+        }
     }
 }
 
@@ -286,11 +294,24 @@ impl Feed {
         if state.closed {
             return Err(Refused::Closed);
         }
-        if state.from_session >= SESSION_QUEUE {
+        if state.replies >= SESSION_QUEUE {
             return Err(Refused::Full);
         }
-        state.from_session += 1;
+        state.replies += 1;
         state.push(Item::Said(message));
+        Ok(())
+    }
+
+    /// Whether the board may answer one more command: not once [`SESSION_QUEUE`] of the session's
+    /// messages and answers wait, nor once the connection has closed.
+    pub fn room_for_answer(&self) -> Result<(), Refused> {
+        let state = self.mailbox.lock();
+        if state.closed {
+            return Err(Refused::Closed);
+        }
+        if state.replies >= SESSION_QUEUE {
+            return Err(Refused::Full);
+        }
         Ok(())
     }
 
@@ -340,7 +361,7 @@ impl MessageBody for Outbox {
             }
             std::mem::swap(&mut state.items, &mut this.taken);
             state.from_board = 0;
-            state.from_session = 0;
+            state.replies = 0;
             state.subscription
         };
         let mut taken = std::mem::take(&mut this.taken);
@@ -601,21 +622,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_client_that_does_not_read_fills_the_board_s_part_but_still_gets_answers() {
+    async fn a_client_that_does_not_read_fills_the_board_s_part_but_still_gets_answers_up_to_a_cap() {
         let (outbox, feed) = writer(Mailbox::new(2), BoxBody::new(()), Arc::default());
         let mut outbox = outbox;
         let board = feed.subscription();
         board.try_send(event(1)).unwrap();
         board.try_send(event(2)).unwrap();
         assert_eq!(board.try_send(event(3)), Err(Refused::Full));
-        feed.answers().send(&ServerMessage::Accepted { id: 1, seq: Seq(2) });
-        for i in 0..SESSION_QUEUE {
+        // The answers and the session's own messages share one cap, apart from the board's.
+        for id in 0..SESSION_QUEUE / 2 {
+            assert_eq!(feed.room_for_answer(), Ok(()), "answer {id}");
+            feed.answers().send(&ServerMessage::Accepted { id: id as u64, seq: Seq(2) });
+        }
+        for i in SESSION_QUEUE / 2..SESSION_QUEUE {
             assert_eq!(feed.say(Message::Ping(Bytes::new())), Ok(()), "session message {i}");
         }
         assert_eq!(feed.say(Message::Ping(Bytes::new())), Err(Refused::Full));
+        assert_eq!(feed.room_for_answer(), Err(Refused::Full));
         // Once the writer has taken them, there is room again.
         assert!(written_now(&mut outbox).await.is_some());
         board.try_send(event(3)).unwrap();
+        assert_eq!(feed.room_for_answer(), Ok(()));
         assert_eq!(feed.say(Message::Ping(Bytes::new())), Ok(()));
     }
 
@@ -649,6 +676,7 @@ mod tests {
         drop(outbox);
         assert_eq!(board.try_send(event(2)), Err(Refused::Closed));
         assert_eq!(feed.say(Message::Ping(Bytes::new())), Err(Refused::Closed));
+        assert_eq!(feed.room_for_answer(), Err(Refused::Closed));
         feed.answers().send(&ServerMessage::Accepted { id: 1, seq: Seq(1) });
         assert!(feed.mailbox.lock().items.is_empty(), "what was queued is dropped with the connection");
     }

@@ -8,7 +8,7 @@
 use crate::auth::Tokens;
 use crate::board_task::{BoardError, BoardHub, ClientReply, ConnId, Outbound, Subscriber, wire_error};
 use crate::clock;
-use crate::outbox::Feed;
+use crate::outbox::{Feed, Refused};
 use actix_http::ws::Message;
 use actix_web::web::Bytes;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
@@ -127,10 +127,13 @@ impl Connection {
     }
 
     fn say(&mut self, message: Message) -> Result<(), End> {
-        self.feed.say(message).map_err(|refused| {
-            tracing::debug!(conn = self.conn, ?refused, "the connection's writer takes no more");
-            End::Gone
-        })
+        self.feed.say(message).map_err(|refused| self.let_go(refused))
+    }
+
+    /// A client whose writer takes no more (it reads nothing, or the connection closed) is gone.
+    fn let_go(&self, refused: Refused) -> End {
+        tracing::debug!(conn = self.conn, ?refused, "the connection's writer takes no more");
+        End::Gone
     }
 
     /// Counts a frame against the connection's rate; a flood closes the connection.
@@ -328,6 +331,8 @@ impl Connection {
             ClientMessage::Hello { .. } => self.send(&ServerMessage::error(ErrorCode::NotHello, "Already said hello.")),
             ClientMessage::Ping { id } => self.send(&ServerMessage::Pong { id, server_time: clock::now() }),
             ClientMessage::Command { id, command } => {
+                // A client that reads none of its answers gets no more of them.
+                self.feed.room_for_answer().map_err(|refused| self.let_go(refused))?;
                 // The board answers the writer directly, behind the command's events (a client has
                 // the events when it learns they were accepted); this session is not woken for it.
                 let reply = ClientReply { id, conn: self.conn, answers: self.feed.answers(), arrived };

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long a test waits for any one expected message before failing.
@@ -340,13 +341,22 @@ impl Client {
 
     /// The next protocol message (folding events and snapshots into `board` as they come).
     pub async fn next(&mut self) -> anyhow::Result<ServerMessage> {
+        self.next_or_end().await?.ok_or_else(|| anyhow!("connection closed"))
+    }
+
+    /// [`Client::next`], or `None` once the connection ends without a close frame.
+    pub async fn next_or_end(&mut self) -> anyhow::Result<Option<ServerMessage>> {
         // One deadline for the whole wait: pings and other control frames do not extend it.
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
-                .map_err(|_| anyhow!("no message within {PATIENCE:?}"))?
-                .ok_or_else(|| anyhow!("connection closed"))??;
+                .map_err(|_| anyhow!("no message within {PATIENCE:?}"))?;
+            // tungstenite names the end of the stream without a close frame a protocol error.
+            let frame = match frame {
+                None | Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => return Ok(None),
+                Some(frame) => frame?,
+            };
             let text = match frame {
                 Message::Text(text) => text,
                 Message::Close(reason) => bail!("closed by server: {reason:?}"),
@@ -362,7 +372,7 @@ impl Client {
                 _ => {}
             }
             self.received.push(message.clone());
-            return Ok(message);
+            return Ok(Some(message));
         }
     }
 

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use minim_shared::settings::{MAX_TOPIC_CHARS, MAX_TOPICS, MAX_TOPICS_PER_PERSON};
-use minim_shared::wire::ServerMessage;
+use minim_shared::wire::{ClientMessage, ServerMessage};
 use minim_shared::{Command, Phase, Private, Settings, TopicId, Viewer};
 use minim_tests::{Client, TestBoard};
 
@@ -94,6 +94,21 @@ async fn stalling_connection(addr: std::net::SocketAddr) -> anyhow::Result<tokio
     Ok(tokio::net::TcpStream::from_std(socket.into())?)
 }
 
+/// Every topic the board takes, each as long as it may be, from as many `people` as that needs:
+/// enough to fill a client's socket buffers while it reads nothing.
+async fn fill_with_long_topics(people: &mut [Client]) -> anyhow::Result<()> {
+    let long_topic = "\u{1f642}".repeat(MAX_TOPIC_CHARS);
+    let writers = people.iter_mut().take(MAX_TOPICS / MAX_TOPICS_PER_PERSON);
+    futures_util::future::try_join_all(writers.map(|writer| async {
+        for _ in 0..MAX_TOPICS_PER_PERSON {
+            writer.ok(Command::AddTopic { text: Private::new(long_topic.clone()) }).await?;
+        }
+        anyhow::Ok(())
+    }))
+    .await?;
+    Ok(())
+}
+
 /// The server's count of clients that fell behind and were resynced.
 async fn resynced(room: &TestBoard) -> anyhow::Result<f64> {
     room.server.api().metric("minim_clients_resynced_total").await?.context("no minim_clients_resynced_total")
@@ -116,15 +131,7 @@ async fn a_client_that_stops_reading_is_dropped_by_the_board_and_still_gets_ever
     // While the slow one reads nothing: long topics, to fill the sockets' buffers, then far more
     // votes than the board queues for one client (1,024). Each person stays within its message
     // allowance (a burst of 40).
-    let long_topic = "\u{1f642}".repeat(MAX_TOPIC_CHARS);
-    let writers = people.iter_mut().take(MAX_TOPICS / MAX_TOPICS_PER_PERSON);
-    futures_util::future::try_join_all(writers.map(|writer| async {
-        for _ in 0..MAX_TOPICS_PER_PERSON {
-            writer.ok(Command::AddTopic { text: Private::new(long_topic.clone()) }).await?;
-        }
-        anyhow::Ok(())
-    }))
-    .await?;
+    fill_with_long_topics(&mut people).await?;
     facilitator.ok(Command::ChangePhase { to: Phase::Voting }).await?;
     futures_util::future::try_join_all(people.iter_mut().map(|voter| async {
         for _ in 0..14 {
@@ -144,5 +151,53 @@ async fn a_client_that_stops_reading_is_dropped_by_the_board_and_still_gets_ever
     assert_eq!(slow.board.view_for(Viewer::Public), facilitator.board.view_for(Viewer::Public));
     // The same connection all along, still usable.
     slow.ok(Command::PlaceVote { topic: TopicId(1) }).await?;
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_client_that_keeps_sending_but_reads_nothing_is_let_go_and_resumes_with_nothing_lost() -> anyhow::Result<()> {
+    let room = TestBoard::open(Settings::default()).await?;
+    let (_, mut facilitator) = room.facilitator("Facilitator").await?;
+    let (joined, _) = room.participant("Deaf sender").await?;
+    let tcp = stalling_connection(room.server.addr()).await?;
+    let mut deaf = Client::connect_over(tcp, &room.ws(), &joined.token, None).await?;
+    let mut people = Vec::new();
+    for i in 0..MAX_TOPICS / MAX_TOPICS_PER_PERSON {
+        people.push(room.participant(&format!("Writer {i}")).await?.1);
+    }
+    fill_with_long_topics(&mut people).await?;
+    let head = people.iter().map(|p| p.board.seq).max().expect("people");
+
+    // Its sockets are full. It keeps sending commands, within its allowance (a burst of 40, then
+    // 10 a second), and reads none of the answers: each is a refusal (no voting while topics are
+    // collected), so only answers pile up, until the server lets it go.
+    let connections = || async { room.server.api().metric("minim_connections").await?.context("no minim_connections") };
+    let connected = connections().await?;
+    let mut sent = 0;
+    while connections().await? == connected {
+        anyhow::ensure!(sent < 256, "still connected after {sent} commands whose answers it never read");
+        if sent >= 30 {
+            tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        }
+        let command = ClientMessage::Command { id: 1_000 + sent, command: Command::RemoveVote { topic: TopicId(1) } };
+        deaf.send_raw(serde_json::to_string(&command)?).await?;
+        sent += 1;
+    }
+    assert!(sent > 100, "let go after {sent} commands: sooner than 128 unread answers");
+
+    // It reads again: everything written before, in order, then the end, with no error or close
+    // frame (it was not refused for sending too fast).
+    while deaf.next_or_end().await?.is_some() {}
+    let answered =
+        deaf.received.iter().filter(|m| matches!(m, ServerMessage::Rejected { id, .. } if *id >= 1_000)).count();
+    assert!(answered < sent as usize, "{answered} answers to {sent} commands: the last were never taken in");
+    assert!(!deaf.received.iter().any(|m| matches!(m, ServerMessage::Error { .. })), "{:?}", deaf.received.last());
+
+    // Back from where it got to, with nothing lost.
+    let mut back = Client::connect(&room.ws(), &joined.token, Some(&deaf.board)).await?;
+    back.sync_to(head).await?;
+    facilitator.sync_to(head).await?;
+    assert_eq!(back.board.view_for(Viewer::Public), facilitator.board.view_for(Viewer::Public));
+    back.refused(Command::RemoveVote { topic: TopicId(1) }).await?;
     Ok(())
 }
