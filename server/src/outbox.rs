@@ -128,6 +128,17 @@ impl State {
             self.push(item);
         }
     }
+
+    /// Whether one more of the session's messages or the board's answers may wait.
+    fn room_for_reply(&self) -> Result<(), Refused> {
+        if self.closed {
+            return Err(Refused::Closed);
+        }
+        if self.replies >= SESSION_QUEUE {
+            return Err(Refused::Full);
+        }
+        Ok(())
+    }
 }
 
 /// A board's subscription's way into a connection's mailbox. Dropping it ends the subscription:
@@ -291,12 +302,7 @@ impl Feed {
     /// Queues one of the session's own messages (not a close).
     pub fn say(&self, message: Message) -> Result<(), Refused> {
         let mut state = self.mailbox.lock();
-        if state.closed {
-            return Err(Refused::Closed);
-        }
-        if state.replies >= SESSION_QUEUE {
-            return Err(Refused::Full);
-        }
+        state.room_for_reply()?;
         state.replies += 1;
         state.push(Item::Said(message));
         Ok(())
@@ -305,14 +311,7 @@ impl Feed {
     /// Whether the board may answer one more command: not once [`SESSION_QUEUE`] of the session's
     /// messages and answers wait, nor once the connection has closed.
     pub fn room_for_answer(&self) -> Result<(), Refused> {
-        let state = self.mailbox.lock();
-        if state.closed {
-            return Err(Refused::Closed);
-        }
-        if state.replies >= SESSION_QUEUE {
-            return Err(Refused::Full);
-        }
-        Ok(())
+        self.mailbox.lock().room_for_reply()
     }
 
     /// Closes the connection with a close frame, after everything queued before it.
